@@ -82,12 +82,17 @@ pub fn probe(path: &Path) -> Result<MediaInfo> {
     if magic.starts_with(b"GIF8") {
         return probe_gif(path);
     }
-    let image = crate::image_io::read_image(path)?;
-    let container = if magic.starts_with(b"\x89PNG") {
-        "png"
-    } else {
-        "jpeg"
+    let container = match magic {
+        [0x89, b'P', b'N', b'G', ..] => "png",
+        [0xFF, 0xD8, ..] => "jpeg",
+        _ => {
+            return Err(MediaError::corrupt(
+                path,
+                "not a file kino reads (MP4, GIF, Y4M, PNG, JPEG, .safetensors, or a PNG-frame or model folder)",
+            ));
+        }
     };
+    let image = crate::image_io::read_image(path)?;
     Ok(MediaInfo {
         container: container.into(),
         codec: "rgb".into(),

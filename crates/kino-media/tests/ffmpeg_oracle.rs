@@ -1,6 +1,8 @@
 //! Every format kino-media writes, checked by ffprobe/ffmpeg (Debian's build): frame count,
 //! frame rate, duration, size, pixel format, and decoded colours within a stated tolerance.
 
+#![allow(clippy::unwrap_used)] // in tests a failed unwrap is a failed test
+
 use kino_media::image::Rgb;
 use kino_media::{RgbImage, Video, VideoFormat, write_video};
 use kino_testkit::{centroid, decode_rgb, ffprobe, mean_rgb};

@@ -1,0 +1,185 @@
+//! Command-line definitions (clap). Defaults live here once; library calls take structs.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 success, 1 the work failed (I/O, encoding, a model), 2 bad usage (flags, values).
+
+Examples:
+  kino world render \"a red ball moving to the right on green grass\" -o ball.mp4
+  kino generate \"a blue ball moving left on green grass\" -o clip.mp4
+  kino info ball.mp4";
+
+/// Kino: local text-to-video. A sentence in, a video out.
+#[derive(Debug, Parser)]
+#[command(name = "kino", version, about, after_help = AFTER_HELP, propagate_version = true)]
+pub struct Cli {
+    /// Print nothing but errors and warnings (no progress bars, no summary).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate a video from a text prompt with a diffusion model.
+    Generate(GenerateArgs),
+    /// The procedural world: render clips straight from simple captions (no model).
+    #[command(subcommand)]
+    World(WorldCommand),
+    /// Describe a video, image, safetensors file or model folder.
+    Info(InfoArgs),
+    /// Measure speed (prints key=value lines).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// Output options shared by every command that writes a video.
+#[derive(Debug, Args, Clone)]
+pub struct OutputArgs {
+    /// Output path. The extension picks the format: .mp4 (H.264), .gif, .y4m, or a folder
+    /// name ending in / for numbered PNG frames.
+    #[arg(long, short)]
+    pub output: PathBuf,
+    /// Force a format instead of guessing from the extension.
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+    /// Do not write the contact sheet (OUT.contact.png, a grid of frames) beside the video.
+    #[arg(long)]
+    pub no_contact_sheet: bool,
+}
+
+/// `--format` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    /// MP4 with H.264 (even sizes only, up to 3840x2160).
+    Mp4,
+    /// Animated GIF (up to 50 fps).
+    Gif,
+    /// YUV4MPEG2 raw 4:2:0 video.
+    Y4m,
+    /// A folder of PNG frames with video.json.
+    Png,
+}
+
+/// `kino world ...`
+#[derive(Debug, Subcommand)]
+pub enum WorldCommand {
+    /// Render a caption such as "a red ball moving left and a blue square moving up on
+    /// green grass". Vocabulary: colours red orange yellow green blue purple white black;
+    /// shapes ball square triangle star; motions left right up down (moving, sliding,
+    /// drifting, falling), bouncing, growing, shrinking, spinning, still; backgrounds green
+    /// grass, blue sky, night sky, desert, sea, white/black background. One or two objects.
+    Render(WorldRenderArgs),
+}
+
+/// `kino world render`
+#[derive(Debug, Args)]
+pub struct WorldRenderArgs {
+    /// The caption to render.
+    pub prompt: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub output: OutputArgs,
+    /// Frame width in pixels (1-8192; MP4 needs even sizes).
+    #[arg(long, default_value_t = 256)]
+    pub width: u32,
+    /// Frame height in pixels (1-8192; MP4 needs even sizes).
+    #[arg(long, default_value_t = 256)]
+    pub height: u32,
+    /// Frames per second (above 0, at most 240).
+    #[arg(long, default_value_t = 12.0, allow_negative_numbers = true)]
+    pub fps: f64,
+    /// Length in seconds (frames = round(seconds x fps)).
+    #[arg(long, default_value_t = 2.0, allow_negative_numbers = true)]
+    pub seconds: f64,
+    /// Seed for placement and texture jitter; the same seed gives the same clip.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Also write the clip's ground truth (objects, per-frame positions) as JSON here.
+    #[arg(long)]
+    pub truth: Option<PathBuf>,
+}
+
+/// `kino generate`
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// What the video should show.
+    pub prompt: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub output: OutputArgs,
+    /// "mini" for the built-in kino-mini, or a diffusers-layout model folder (e.g. Wan 2.1
+    /// T2V-1.3B with model_index.json, text_encoder/, transformer/, vae/, ...).
+    #[arg(long, default_value = "mini")]
+    pub model: String,
+    /// What the video should not show (classifier-free guidance's negative prompt).
+    #[arg(long)]
+    pub negative: Option<String>,
+    /// Frame width (model default when omitted).
+    #[arg(long)]
+    pub width: Option<u32>,
+    /// Frame height (model default when omitted).
+    #[arg(long)]
+    pub height: Option<u32>,
+    /// Number of frames (model default when omitted).
+    #[arg(long)]
+    pub frames: Option<u32>,
+    /// Frames per second of the output file.
+    #[arg(long, allow_negative_numbers = true)]
+    pub fps: Option<f64>,
+    /// Denoising steps.
+    #[arg(long)]
+    pub steps: Option<u32>,
+    /// Classifier-free guidance scale (1 or less disables the negative pass).
+    #[arg(long, allow_negative_numbers = true)]
+    pub guidance: Option<f64>,
+    /// Seed for the initial noise.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// `kino info`
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// A video (.mp4 .gif .y4m, PNG-frame folder), image (.png .jpg), .safetensors file or a
+    /// diffusers model folder.
+    pub path: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `kino bench ...`
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Encoding speed: world frames (rendered before timing) encoded to a temporary file.
+    Encode(BenchEncodeArgs),
+}
+
+/// `kino bench encode`
+#[derive(Debug, Args)]
+pub struct BenchEncodeArgs {
+    /// Frame width.
+    #[arg(long, default_value_t = 832)]
+    pub width: u32,
+    /// Frame height.
+    #[arg(long, default_value_t = 480)]
+    pub height: u32,
+    /// Frames per run.
+    #[arg(long, default_value_t = 81)]
+    pub frames: u32,
+    /// Frame rate written into the file.
+    #[arg(long, default_value_t = 16.0)]
+    pub fps: f64,
+    /// Timed runs (the best and the median are reported).
+    #[arg(long, default_value_t = 3)]
+    pub repeat: u32,
+    /// Container to encode.
+    #[arg(long, value_enum, default_value = "mp4")]
+    pub format: FormatArg,
+}

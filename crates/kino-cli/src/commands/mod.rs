@@ -1,0 +1,19 @@
+//! One module per subcommand; each turns flags into library calls.
+
+mod bench;
+mod generate;
+mod info;
+mod output;
+mod world;
+
+use crate::cli::{BenchCommand, Cli, Command, WorldCommand};
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Generate(args) => generate::run(&args, cli.quiet),
+        Command::World(WorldCommand::Render(args)) => world::render(&args, cli.quiet),
+        Command::Info(args) => info::run(&args),
+        Command::Bench(BenchCommand::Encode(args)) => bench::encode(&args, cli.quiet),
+    }
+}

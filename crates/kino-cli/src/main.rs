@@ -1,0 +1,20 @@
+//! The `kino` binary: a thin layer that parses flags into request structs and calls the
+//! library crates. Exit codes: 0 ok, 1 the work failed, 2 bad usage.
+
+mod cli;
+mod commands;
+mod exit;
+mod progress;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    match commands::run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {}", exit::one_line(&err));
+            exit::code_for(&err)
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! Trajectories: where each object is, how big and how turned, at clip time `u` in `[0, 1]`.
+//!
+//! Motion is defined over the clip's duration, so a clip of any fps or length shows the same
+//! path: an object moving right travels half the width of its region (clamped to what keeps
+//! it inside), a bouncing one makes [`BOUNCES`] gravity arcs, growing/shrinking scale between
+//! 0.5x and 1.5x, spinning turns once. Start positions jitter with the seed inside the range
+//! that keeps the whole object (at its largest) in its region for the whole clip.
+//!
+//! Two objects get disjoint regions, so they never overlap: left and right halves when both
+//! move vertically (up, down, bouncing), otherwise top and bottom halves; which object gets
+//! which half is drawn from the seed.
+
+use crate::rng::{Rng, mix64};
+use crate::scene::{Motion, Object, SceneSpec};
+use std::f32::consts::TAU;
+
+/// Number of bounces (ground to ground) over a clip.
+pub(crate) const BOUNCES: f32 = 2.0;
+/// Base radius as a fraction of the smaller frame side.
+const BASE_RADIUS: f32 = 0.12;
+
+/// An object's pose at one instant.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Pose {
+    /// Centre x in pixels.
+    pub cx: f32,
+    /// Centre y in pixels (down).
+    pub cy: f32,
+    /// Size multiplier.
+    pub scale: f32,
+    /// Clockwise rotation in radians.
+    pub angle: f32,
+}
+
+/// The base radius in pixels for a frame size.
+pub(crate) fn base_radius(width: u32, height: u32) -> f32 {
+    BASE_RADIUS * width.min(height) as f32
+}
+
+/// A rectangle in pixels.
+#[derive(Debug, Clone, Copy)]
+struct Region {
+    x0: f32,
+    y0: f32,
+    x1: f32,
+    y1: f32,
+}
+
+/// One object's path over the clip.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Trajectory {
+    motion: Motion,
+    start: (f32, f32),
+    end: (f32, f32),
+    bounce_height: f32,
+}
+
+/// Plans every object's path for a frame size and seed.
+pub(crate) fn plan(spec: &SceneSpec, width: u32, height: u32, seed: u64) -> Vec<Trajectory> {
+    let mut rng = Rng::new(mix64(seed ^ 0x6c61_796f_7574)); // "layout"
+    let (w, h) = (width as f32, height as f32);
+    let full = Region {
+        x0: 0.0,
+        y0: 0.0,
+        x1: w,
+        y1: h,
+    };
+    let regions: Vec<Region> = match spec.objects.as_slice() {
+        [a, b] => {
+            let vertical =
+                |o: &Object| matches!(o.motion, Motion::Up | Motion::Down | Motion::Bouncing);
+            let (first, second) = if vertical(a) && vertical(b) {
+                (
+                    Region {
+                        x1: w / 2.0,
+                        ..full
+                    },
+                    Region {
+                        x0: w / 2.0,
+                        ..full
+                    },
+                )
+            } else {
+                (
+                    Region {
+                        y1: h / 2.0,
+                        ..full
+                    },
+                    Region {
+                        y0: h / 2.0,
+                        ..full
+                    },
+                )
+            };
+            if rng.chance(0.5) {
+                vec![first, second]
+            } else {
+                vec![second, first]
+            }
+        }
+        objects => vec![full; objects.len()],
+    };
+    let r0 = base_radius(width, height);
+    spec.objects
+        .iter()
+        .zip(regions)
+        .map(|(object, region)| trajectory(object, region, r0, &mut rng))
+        .collect()
+}
+
+/// The range of centre positions in `[lo, hi]` that keeps `margin` clear of both ends (the
+/// midpoint when the region is too small).
+fn allowed(lo: f32, hi: f32, margin: f32) -> (f32, f32) {
+    if hi - lo >= 2.0 * margin {
+        (lo + margin, hi - margin)
+    } else {
+        ((lo + hi) / 2.0, (lo + hi) / 2.0)
+    }
+}
+
+/// A point in the middle 60% of `[lo, hi]` (objects hugging the edge read poorly).
+fn jitter(lo: f32, hi: f32, rng: &mut Rng) -> f32 {
+    lo + (hi - lo) * (0.2 + 0.6 * rng.next_f32())
+}
+
+/// A travel along one axis: half the region's extent, less if it would leave the range.
+fn travel(lo: f32, hi: f32, region_len: f32, rng: &mut Rng) -> (f32, f32) {
+    let dist = (0.5 * region_len).min(hi - lo);
+    let from = lo + (hi - lo - dist) * rng.next_f32();
+    (from, from + dist)
+}
+
+fn trajectory(object: &Object, region: Region, r0: f32, rng: &mut Rng) -> Trajectory {
+    let max_scale = match object.motion {
+        Motion::Growing | Motion::Shrinking => 1.5,
+        _ => 1.0,
+    };
+    // One extra pixel for the antialiasing ramp.
+    let margin = r0 * object.shape.extent() * max_scale + 1.0;
+    let (xlo, xhi) = allowed(region.x0, region.x1, margin);
+    let (ylo, yhi) = allowed(region.y0, region.y1, margin);
+    let (rw, rh) = (region.x1 - region.x0, region.y1 - region.y0);
+    let mut bounce_height = 0.0;
+    let (start, end) = match object.motion {
+        Motion::Right | Motion::Left => {
+            let (a, b) = travel(xlo, xhi, rw, rng);
+            let y = jitter(ylo, yhi, rng);
+            if object.motion == Motion::Right {
+                ((a, y), (b, y))
+            } else {
+                ((b, y), (a, y))
+            }
+        }
+        Motion::Down | Motion::Up => {
+            let (a, b) = travel(ylo, yhi, rh, rng);
+            let x = jitter(xlo, xhi, rng);
+            if object.motion == Motion::Down {
+                ((x, a), (x, b))
+            } else {
+                ((x, b), (x, a))
+            }
+        }
+        Motion::Bouncing => {
+            let x = jitter(xlo, xhi, rng);
+            bounce_height = (yhi - ylo) * (0.7 + 0.3 * rng.next_f32());
+            ((x, yhi), (x, yhi))
+        }
+        Motion::Still | Motion::Growing | Motion::Shrinking | Motion::Spinning => {
+            let p = (jitter(xlo, xhi, rng), jitter(ylo, yhi, rng));
+            (p, p)
+        }
+    };
+    Trajectory {
+        motion: object.motion,
+        start,
+        end,
+        bounce_height,
+    }
+}
+
+impl Trajectory {
+    /// The pose at clip time `u` (0 = first frame, 1 = last frame).
+    pub fn pose(&self, u: f32) -> Pose {
+        let (cx, cy) = match self.motion {
+            Motion::Bouncing => {
+                let p = (BOUNCES * u).fract();
+                (
+                    self.start.0,
+                    self.start.1 - self.bounce_height * 4.0 * p * (1.0 - p),
+                )
+            }
+            _ => (
+                self.start.0 + (self.end.0 - self.start.0) * u,
+                self.start.1 + (self.end.1 - self.start.1) * u,
+            ),
+        };
+        let scale = match self.motion {
+            Motion::Growing => 0.5 + u,
+            Motion::Shrinking => 1.5 - u,
+            _ => 1.0,
+        };
+        let angle = if self.motion == Motion::Spinning {
+            TAU * u
+        } else {
+            0.0
+        };
+        Pose {
+            cx,
+            cy,
+            scale,
+            angle,
+        }
+    }
+}
+
+/// Clip time in `[0, 1]` of frame `i` of `frames`.
+pub(crate) fn clip_time(i: u32, frames: u32) -> f32 {
+    if frames <= 1 {
+        0.0
+    } else {
+        i as f32 / (frames - 1) as f32
+    }
+}
