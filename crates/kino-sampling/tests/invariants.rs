@@ -1,0 +1,175 @@
+//! Properties that need no reference: guidance, exact flows, noise, and misuse.
+
+use candle_core::{Device, Tensor};
+use kino_sampling::{
+    Error, FlowEulerConfig, FlowEulerScheduler, FlowScheduler, FlowUniPcConfig, FlowUniPcScheduler,
+    Scheduler, SchedulerConfig, SolverType, cfg, guidance_enabled, randn,
+};
+
+fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b)
+        .and_then(|d| d.abs())
+        .and_then(|d| d.flatten_all())
+        .and_then(|d| d.max(0))
+        .and_then(|d| d.to_scalar::<f32>())
+        .expect("same shapes")
+}
+
+fn latent(seed: u64) -> Tensor {
+    randn(&[1, 4, 3, 4, 5], seed, &Device::Cpu).expect("noise")
+}
+
+#[test]
+fn cfg_with_guidance_one_is_the_conditional_prediction() {
+    let (cond, uncond) = (latent(1), latent(2));
+    assert!(!guidance_enabled(1.0) && !guidance_enabled(0.5) && guidance_enabled(5.0));
+    assert_eq!(
+        max_abs_diff(&cfg(&cond, &uncond, 1.0).expect("cfg"), &cond),
+        0.0
+    );
+    // At or below 1 the reference pipeline skips guidance altogether.
+    assert_eq!(
+        max_abs_diff(&cfg(&cond, &uncond, 0.5).expect("cfg"), &cond),
+        0.0
+    );
+}
+
+#[test]
+fn cfg_extrapolates_from_the_unconditional_prediction() {
+    let (cond, uncond) = (latent(1), latent(2));
+    let guided = cfg(&cond, &uncond, 5.0).expect("cfg");
+    let expected = ((&cond * 5.0).expect("mul") - (&uncond * 4.0).expect("mul")).expect("sub");
+    assert!(max_abs_diff(&guided, &expected) < 1e-5);
+    // Guidance changes nothing where both predictions agree.
+    assert!(max_abs_diff(&cfg(&cond, &cond, 7.5).expect("cfg"), &cond) < 1e-6);
+}
+
+/// x_sigma = (1 - sigma) x0 + sigma noise, and the exact velocity noise - x0: a straight flow.
+fn exact_flow_reaches_the_target(mut scheduler: impl Scheduler, steps: usize) -> f32 {
+    let (x0, noise) = (latent(10), latent(11));
+    scheduler.set_timesteps(steps).expect("steps > 0");
+    let sigma0 = f64::from(scheduler.sigmas()[0]);
+    let mut sample =
+        ((&x0 * (1.0 - sigma0)).expect("mul") + (&noise * sigma0).expect("mul")).expect("add");
+    let velocity = (&noise - &x0).expect("sub");
+    for i in 0..steps {
+        sample = scheduler.step(&velocity, i, &sample).expect("step");
+    }
+    max_abs_diff(&sample, &x0)
+}
+
+#[test]
+fn euler_with_the_exact_velocity_reaches_the_target() {
+    for steps in [1, 2, 7, 50] {
+        let scheduler = FlowEulerScheduler::new(FlowEulerConfig {
+            num_train_timesteps: 1000,
+            shift: 3.0,
+        })
+        .expect("valid");
+        let err = exact_flow_reaches_the_target(scheduler, steps);
+        assert!(err < 1e-5, "{steps} steps: {err}");
+    }
+}
+
+#[test]
+fn unipc_with_the_exact_velocity_reaches_the_target() {
+    // The exact x0 at every step makes every UniPC correction term vanish.
+    for (order, solver_type) in [
+        (1, SolverType::Bh2),
+        (2, SolverType::Bh2),
+        (3, SolverType::Bh2),
+        (2, SolverType::Bh1),
+    ] {
+        for steps in [1, 2, 7, 50] {
+            let config = FlowUniPcConfig {
+                solver_order: order,
+                solver_type,
+                ..FlowUniPcConfig::wan_2_1()
+            };
+            let err = exact_flow_reaches_the_target(
+                FlowUniPcScheduler::new(config).expect("valid"),
+                steps,
+            );
+            assert!(
+                err < 1e-5,
+                "order {order} {solver_type:?}, {steps} steps: {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn randn_is_deterministic_per_seed() {
+    let a = randn(&[2, 3, 5], 42, &Device::Cpu).expect("noise");
+    let b = randn(&[2, 3, 5], 42, &Device::Cpu).expect("noise");
+    let c = randn(&[2, 3, 5], 43, &Device::Cpu).expect("noise");
+    assert_eq!(a.dims(), &[2, 3, 5]);
+    assert_eq!(max_abs_diff(&a, &b), 0.0);
+    assert!(max_abs_diff(&a, &c) > 0.1);
+    // An odd element count still comes out whole.
+    assert_eq!(randn(&[7], 1, &Device::Cpu).expect("noise").dims(), &[7]);
+}
+
+#[test]
+fn randn_is_standard_normal() {
+    let n = 200_000;
+    let values: Vec<f32> = randn(&[n], 7, &Device::Cpu)
+        .expect("noise")
+        .to_vec1()
+        .expect("f32");
+    let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / n as f64;
+    let var = values
+        .iter()
+        .map(|&v| (f64::from(v) - mean).powi(2))
+        .sum::<f64>()
+        / n as f64;
+    let within_one = values.iter().filter(|v| v.abs() < 1.0).count() as f64 / n as f64;
+    // Standard errors: mean 0.0022, variance 0.0032, P(|z| < 1) 0.001; allow about 5 of them.
+    assert!(mean.abs() < 0.012, "mean {mean}");
+    assert!((var - 1.0).abs() < 0.016, "variance {var}");
+    assert!(
+        (within_one - 0.6827).abs() < 0.006,
+        "P(|z| < 1) {within_one}"
+    );
+}
+
+#[test]
+fn steps_must_come_in_order_after_set_timesteps() {
+    let mut s = FlowUniPcScheduler::new(FlowUniPcConfig::wan_2_1()).expect("valid");
+    let x = latent(3);
+    assert!(matches!(s.step(&x, 0, &x), Err(Error::NoTimesteps)));
+    assert!(matches!(s.set_timesteps(0), Err(Error::ZeroSteps)));
+    s.set_timesteps(2).expect("steps > 0");
+    assert!(matches!(
+        s.step(&x, 1, &x),
+        Err(Error::StepOutOfOrder {
+            expected: 0,
+            got: 1
+        })
+    ));
+    s.step(&x, 0, &x).expect("step 0");
+    s.step(&x, 1, &x).expect("step 1");
+    assert!(matches!(
+        s.step(&x, 2, &x),
+        Err(Error::StepPastEnd { step: 2, steps: 2 })
+    ));
+}
+
+#[test]
+fn set_timesteps_restarts_a_run() {
+    let (x, v) = (latent(4), latent(5));
+    let mut s =
+        FlowScheduler::new(SchedulerConfig::UniPc(FlowUniPcConfig::wan_2_1())).expect("valid");
+    let run = |s: &mut FlowScheduler| {
+        s.set_timesteps(5).expect("steps > 0");
+        let mut sample = x.clone();
+        for i in 0..5 {
+            let output = (&v + &sample).expect("add");
+            sample = s.step(&output, i, &sample).expect("step");
+        }
+        sample
+    };
+    let first = run(&mut s);
+    let second = run(&mut s);
+    assert_eq!(max_abs_diff(&first, &second), 0.0);
+}
