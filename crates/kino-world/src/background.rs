@@ -44,7 +44,7 @@ fn hash2(x: u32, y: u32, seed: u64) -> f32 {
 
 #[inline]
 fn shade(rgb: [f32; 3], f: f32) -> [u8; 3] {
-    rgb.map(|c| (c * f).round().clamp(0.0, 255.0) as u8)
+    rgb.map(|c| (c * f + 0.5) as u8)
 }
 
 #[inline]

@@ -25,6 +25,7 @@ mod sample;
 mod scene;
 mod shape;
 mod truth;
+mod words;
 
 pub use caption::{ParseError, Parsed, parse};
 pub use judge::{Track, TrackPoint, classify_motion, measure};

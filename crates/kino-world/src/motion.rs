@@ -6,9 +6,10 @@
 //! 0.5x and 1.5x, spinning turns once. Start positions jitter with the seed inside the range
 //! that keeps the whole object (at its largest) in its region for the whole clip.
 //!
-//! Two objects get disjoint regions, so they never overlap: left and right halves when both
-//! move vertically (up, down, bouncing), otherwise top and bottom halves; which object gets
-//! which half is drawn from the seed.
+//! Two objects get disjoint regions, so they never overlap: left and right halves when one
+//! moves vertically (up, down, bouncing) and neither horizontally, so vertical travel gets the
+//! full height; otherwise top and bottom halves (a vertical mover paired with a horizontal one
+//! travels within its half). Which object gets which half is drawn from the seed.
 
 use crate::rng::{Rng, mix64};
 use crate::scene::{Motion, Object, SceneSpec};
@@ -69,7 +70,9 @@ pub(crate) fn plan(spec: &SceneSpec, width: u32, height: u32, seed: u64) -> Vec<
         [a, b] => {
             let vertical =
                 |o: &Object| matches!(o.motion, Motion::Up | Motion::Down | Motion::Bouncing);
-            let (first, second) = if vertical(a) && vertical(b) {
+            let horizontal = |o: &Object| matches!(o.motion, Motion::Left | Motion::Right);
+            let side_by_side = (vertical(a) || vertical(b)) && !(horizontal(a) || horizontal(b));
+            let (first, second) = if side_by_side {
                 (
                     Region {
                         x1: w / 2.0,
@@ -219,5 +222,43 @@ pub(crate) fn clip_time(i: u32, frames: u32) -> f32 {
         0.0
     } else {
         i as f32 / (frames - 1) as f32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scene::{Background, Colour, Shape};
+
+    #[test]
+    fn clip_time_spans_zero_to_one() {
+        assert_eq!(clip_time(0, 1), 0.0);
+        assert_eq!(clip_time(0, 5), 0.0);
+        assert_eq!(clip_time(4, 5), 1.0);
+    }
+
+    #[test]
+    fn tiny_regions_collapse_to_their_middle() {
+        assert_eq!(allowed(0.0, 4.0, 3.0), (2.0, 2.0));
+        assert_eq!(allowed(0.0, 10.0, 3.0), (3.0, 7.0));
+    }
+
+    #[test]
+    fn vertical_and_still_objects_share_the_frame_side_by_side() {
+        let spec = SceneSpec::new(
+            vec![
+                Object::new(Colour::Red, Shape::Ball, Motion::Bouncing),
+                Object::new(Colour::Blue, Shape::Star, Motion::Still),
+            ],
+            Background::Sky,
+        );
+        let paths = plan(&spec, 100, 100, 0);
+        let (a, b) = (paths[0].pose(0.0), paths[1].pose(0.0));
+        assert!((a.cx < 50.0) != (b.cx < 50.0), "{a:?} {b:?}");
+        // The bounce uses most of the height.
+        let top = (0..=20)
+            .map(|i| paths[0].pose(i as f32 / 20.0).cy)
+            .fold(f32::MAX, f32::min);
+        assert!(a.cy - top > 40.0, "{} -> {top}", a.cy);
     }
 }

@@ -223,24 +223,47 @@ fn draw(
     let y0 = (b.y0 - 1.0).floor().max(0.0) as u32;
     let x1 = ((b.x1 + 1.0).ceil().max(0.0) as u32).min(width);
     let y1 = ((b.y1 + 1.0).ceil().max(0.0) as u32).min(height);
+    // Pixel centres within `solid` of the centre are fully filled and those beyond `empty`
+    // are untouched (the distance is 1-Lipschitz): only the ring between needs the distance.
+    let (cx, cy) = shape.centre();
+    let solid = shape.inner - style.outline_width - 0.5;
+    let solid_sq = if solid > 0.0 { solid * solid } else { -1.0 };
+    let empty_sq = (shape.outer + 0.5).powi(2);
     let mut visible = 0.0;
     for y in y0..y1 {
         let py = y as f32 + 0.5;
         let row = (y as usize * width as usize) * 3;
         for x in x0..x1 {
             let px = x as f32 + 0.5;
-            let d = shape.sdf(px, py);
-            let a = (0.5 - d).clamp(0.0, 1.0);
+            let r2 = (px - cx).powi(2) + (py - cy).powi(2);
+            if r2 >= empty_sq {
+                continue;
+            }
+            let (a, af) = if r2 < solid_sq {
+                (1.0, 1.0)
+            } else {
+                let d = shape.sdf(px, py);
+                (
+                    (0.5 - d).clamp(0.0, 1.0),
+                    (0.5 - d - style.outline_width).clamp(0.0, 1.0),
+                )
+            };
             if a <= 0.0 {
                 continue;
             }
-            let af = (0.5 - d - style.outline_width).clamp(0.0, 1.0);
-            let am = marker.map_or(0.0, |m| m.coverage(px, py).min(af));
+            let am = marker.map_or(0.0, |m| {
+                if m.near(px, py) {
+                    m.coverage(px, py).min(af)
+                } else {
+                    0.0
+                }
+            });
             let i = row + x as usize * 3;
             for c in 0..3 {
                 let bg = f32::from(buf[i + c]);
                 let v = bg * (1.0 - a) + style.outline[c] * (a - af + am) + fill[c] * (af - am);
-                buf[i + c] = v.round().clamp(0.0, 255.0) as u8;
+                // `as` saturates; adding 0.5 rounds without a libm call.
+                buf[i + c] = (v + 0.5) as u8;
             }
             let mut seen = a;
             for o in occluders {

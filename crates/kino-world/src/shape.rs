@@ -41,6 +41,10 @@ pub(crate) struct Placed {
     n: usize,
     /// Exact bounds of the shape (unclipped).
     pub bbox: BBox,
+    /// Distance from the centre to the nearest outline point (the inradius), pixels.
+    pub inner: f32,
+    /// Distance from the centre to the farthest point (the circumradius), pixels.
+    pub outer: f32,
 }
 
 impl Placed {
@@ -104,14 +108,29 @@ impl Placed {
                 },
             )
         };
-        Self {
+        let mut placed = Self {
             cx,
             cy,
             radius: r,
             verts,
             n,
             bbox,
+            inner: r,
+            outer: r,
+        };
+        if n > 0 {
+            placed.inner = -placed.sdf(cx, cy);
+            placed.outer = verts[..n]
+                .iter()
+                .map(|&(x, y)| ((x - cx).powi(2) + (y - cy).powi(2)).sqrt())
+                .fold(0.0, f32::max);
         }
+        placed
+    }
+
+    /// The centre, pixels.
+    pub fn centre(&self) -> (f32, f32) {
+        (self.cx, self.cy)
     }
 
     /// Signed distance in pixels from `(x, y)` to the outline: negative inside.
