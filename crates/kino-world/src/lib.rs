@@ -29,7 +29,7 @@ mod words;
 
 pub use caption::{ParseError, Parsed, parse};
 pub use judge::{Track, TrackPoint, classify_motion, measure};
-pub use render::{Clip, MAX_SIDE, RenderError, RenderSettings, render};
+pub use render::{Clip, MAX_SIDE, RenderError, RenderSettings, Renderer, render};
 pub use rng::{Rng, mix64};
 pub use sample::{
     Split, is_held_out, is_held_out_combination, phrase, sample, sample_from, sample_scene,

@@ -107,44 +107,104 @@ pub struct Clip {
 
 /// Renders a scene. The same spec and settings always give byte-identical frames.
 pub fn render(spec: &SceneSpec, settings: &RenderSettings) -> Result<Clip, RenderError> {
-    settings.validate()?;
-    if spec.objects.is_empty() || spec.objects.len() > MAX_OBJECTS {
-        return Err(RenderError::ObjectCount(spec.objects.len()));
-    }
-    let (w, h) = (settings.width, settings.height);
-    let backdrop = Backdrop::new(spec.background, w, h, settings.seed);
-    let paths = motion::plan(spec, w, h, settings.seed);
-    let r0 = motion::base_radius(w, h);
-    let style = Style {
-        outline: if spec.background.is_dark() {
-            LIGHT_OUTLINE
-        } else {
-            DARK_OUTLINE
-        },
-        outline_width: (0.07 * r0).max(0.8),
-    };
+    let renderer = Renderer::new(spec, settings)?;
     let mut frames = Vec::with_capacity(settings.frames as usize);
-    let mut tracks: Vec<ObjectTruth> = spec
-        .objects
-        .iter()
-        .map(|&object| ObjectTruth {
-            object,
-            frames: Vec::with_capacity(settings.frames as usize),
-        })
-        .collect();
+    let mut truth = renderer.empty_truth();
     for i in 0..settings.frames {
+        let (buf, poses) = renderer.frame(i);
+        frames.push(buf);
+        for (track, pose) in truth.objects.iter_mut().zip(poses) {
+            track.frames.push(pose);
+        }
+    }
+    Ok(Clip {
+        width: settings.width,
+        height: settings.height,
+        fps: settings.fps,
+        frames,
+        truth,
+    })
+}
+
+/// Renders a scene one frame at a time, so long clips stream to a file without being held
+/// in memory. [`render`] is this in a loop.
+pub struct Renderer {
+    spec: SceneSpec,
+    settings: RenderSettings,
+    backdrop: Backdrop,
+    paths: Vec<motion::Trajectory>,
+    r0: f32,
+    style: Style,
+}
+
+impl Renderer {
+    /// Validates the settings and lays out the scene.
+    pub fn new(spec: &SceneSpec, settings: &RenderSettings) -> Result<Self, RenderError> {
+        settings.validate()?;
+        if spec.objects.is_empty() || spec.objects.len() > MAX_OBJECTS {
+            return Err(RenderError::ObjectCount(spec.objects.len()));
+        }
+        let (w, h) = (settings.width, settings.height);
+        let r0 = motion::base_radius(w, h);
+        Ok(Self {
+            spec: spec.clone(),
+            settings: *settings,
+            backdrop: Backdrop::new(spec.background, w, h, settings.seed),
+            paths: motion::plan(spec, w, h, settings.seed),
+            r0,
+            style: Style {
+                outline: if spec.background.is_dark() {
+                    LIGHT_OUTLINE
+                } else {
+                    DARK_OUTLINE
+                },
+                outline_width: (0.07 * r0).max(0.8),
+            },
+        })
+    }
+
+    /// Ground truth with each object's per-frame list still empty (filled by the caller
+    /// from [`Renderer::frame`]'s second result).
+    pub fn empty_truth(&self) -> GroundTruth {
+        let s = &self.settings;
+        GroundTruth {
+            spec: self.spec.clone(),
+            caption: self.spec.caption(),
+            width: s.width,
+            height: s.height,
+            fps: s.fps,
+            frame_count: s.frames,
+            seed: s.seed,
+            objects: self
+                .spec
+                .objects
+                .iter()
+                .map(|&object| ObjectTruth {
+                    object,
+                    frames: Vec::with_capacity(s.frames as usize),
+                })
+                .collect(),
+        }
+    }
+
+    /// Frame `i` (RGB8, row-major) and where each object is in it, in the spec's order.
+    pub fn frame(&self, i: u32) -> (Vec<u8>, Vec<ObjectFrame>) {
+        let (w, h) = (self.settings.width, self.settings.height);
+        let r0 = self.r0;
         let mut buf = vec![0u8; w as usize * h as usize * 3];
-        let t = f64::from(i) / settings.fps;
-        backdrop.paint(t as f32, &mut buf);
-        let u = motion::clip_time(i, settings.frames);
-        let poses: Vec<Pose> = paths.iter().map(|p| p.pose(u)).collect();
-        let placed: Vec<Placed> = spec
+        let t = f64::from(i) / self.settings.fps;
+        self.backdrop.paint(t as f32, &mut buf);
+        let u = motion::clip_time(i, self.settings.frames);
+        let poses: Vec<Pose> = self.paths.iter().map(|p| p.pose(u)).collect();
+        let placed: Vec<Placed> = self
+            .spec
             .objects
             .iter()
             .zip(&poses)
             .map(|(o, p)| Placed::new(o.shape, p.cx, p.cy, r0 * p.scale, p.angle))
             .collect();
-        for (k, (object, pose)) in spec.objects.iter().zip(&poses).enumerate() {
+        let mut truth = Vec::with_capacity(placed.len());
+        for (k, (object, pose)) in self.spec.objects.iter().zip(&poses).enumerate() {
             let marker =
                 (object.shape == Shape::Ball && object.motion == Motion::Spinning).then(|| {
                     let r = r0 * pose.scale;
@@ -165,9 +225,9 @@ pub fn render(spec: &SceneSpec, settings: &RenderSettings) -> Result<Clip, Rende
                 fill,
                 marker.as_ref(),
                 &placed[k + 1..],
-                &style,
+                &self.style,
             );
-            tracks[k].frames.push(ObjectFrame {
+            truth.push(ObjectFrame {
                 centroid: Point {
                     x: pose.cx,
                     y: pose.cy,
@@ -178,24 +238,8 @@ pub fn render(spec: &SceneSpec, settings: &RenderSettings) -> Result<Clip, Rende
                 coverage,
             });
         }
-        frames.push(buf);
+        (buf, truth)
     }
-    Ok(Clip {
-        width: w,
-        height: h,
-        fps: settings.fps,
-        frames,
-        truth: GroundTruth {
-            spec: spec.clone(),
-            caption: spec.caption(),
-            width: w,
-            height: h,
-            fps: settings.fps,
-            frame_count: settings.frames,
-            seed: settings.seed,
-            objects: tracks,
-        },
-    })
 }
 
 /// Per-clip drawing constants.

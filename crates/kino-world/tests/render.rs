@@ -352,3 +352,28 @@ fn every_background_is_distinct() {
         }
     }
 }
+
+#[test]
+fn streaming_renderer_matches_render() {
+    let spec = kino_world::parse("a green star spinning and a red ball bouncing on the sea")
+        .unwrap()
+        .spec;
+    let settings = kino_world::RenderSettings {
+        width: 48,
+        height: 40,
+        fps: 9.0,
+        frames: 11,
+        seed: 5,
+    };
+    let clip = kino_world::render(&spec, &settings).unwrap();
+    let renderer = kino_world::Renderer::new(&spec, &settings).unwrap();
+    let mut truth = renderer.empty_truth();
+    for i in 0..settings.frames {
+        let (buf, objects) = renderer.frame(i);
+        assert_eq!(buf, clip.frames[i as usize], "frame {i}");
+        for (track, o) in truth.objects.iter_mut().zip(objects) {
+            track.frames.push(o);
+        }
+    }
+    assert_eq!(truth, clip.truth);
+}

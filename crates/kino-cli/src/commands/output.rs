@@ -54,23 +54,32 @@ pub fn open(
         .with_context(|| format!("cannot write {}", args.output.display()))
 }
 
-/// Writes all frames, then the contact sheet unless `--no-contact-sheet`.
-pub fn finish(
+/// Streams `count` frames made by `next(i)` into the writer with one progress bar, keeping
+/// only the frames the contact sheet shows; then writes the sheet unless
+/// `--no-contact-sheet`, and prints a summary unless `--quiet`.
+pub fn write_frames(
     args: &OutputArgs,
     mut writer: Box<dyn VideoWriter>,
-    frames: &[RgbImage],
+    count: usize,
     quiet: bool,
+    mut next: impl FnMut(usize) -> anyhow::Result<RgbImage>,
 ) -> anyhow::Result<WrittenVideo> {
-    let bar = progress::bar(frames.len() as u64, "encode", quiet);
-    for frame in frames {
-        writer.write_frame(frame)?;
+    let layout = ContactSheetLayout::default();
+    let picks = kino_media::evenly_spaced(count, layout.frames);
+    let mut sheet_frames = Vec::with_capacity(picks.len());
+    let bar = progress::bar(count as u64, "frames", quiet);
+    for i in 0..count {
+        let frame = next(i)?;
+        writer.write_frame(&frame)?;
+        if picks.binary_search(&i).is_ok() {
+            sheet_frames.push(frame);
+        }
         bar.inc(1);
     }
     let written = writer.finish()?;
     bar.finish_and_clear();
     if !args.no_contact_sheet {
-        let sheet =
-            kino_media::write_contact_sheet(&written.path, frames, &ContactSheetLayout::default())?;
+        let sheet = kino_media::write_contact_sheet(&written.path, &sheet_frames, &layout)?;
         if !quiet {
             println!("contact sheet {}", sheet.display());
         }

@@ -3,7 +3,6 @@
 use super::output;
 use crate::cli::WorldRenderArgs;
 use crate::exit::UsageError;
-use crate::progress;
 use anyhow::Context;
 use kino_media::{RgbImage, VideoSpec};
 
@@ -35,7 +34,6 @@ pub fn render(args: &WorldRenderArgs, quiet: bool) -> anyhow::Result<()> {
             parsed.ignored.join(", ")
         );
     }
-    let writer = output::open(&args.output, format, spec)?;
     let settings = kino_world::RenderSettings {
         width: args.width,
         height: args.height,
@@ -43,22 +41,20 @@ pub fn render(args: &WorldRenderArgs, quiet: bool) -> anyhow::Result<()> {
         frames,
         seed: args.seed,
     };
-    let bar = progress::bar(frames as u64, "render", quiet);
-    let clip =
-        kino_world::render(&parsed.spec, &settings).map_err(|e| UsageError(e.to_string()))?;
-    bar.finish_and_clear();
-    let images: Vec<RgbImage> = clip
-        .frames
-        .into_iter()
-        .map(|buf| {
-            RgbImage::from_raw(args.width, args.height, buf)
-                .expect("world frames match the requested size")
-        })
-        .collect();
-    output::finish(&args.output, writer, &images, quiet)?;
+    let renderer = kino_world::Renderer::new(&parsed.spec, &settings)
+        .map_err(|e| UsageError(e.to_string()))?;
+    let writer = output::open(&args.output, format, spec)?;
+    let mut truth = renderer.empty_truth();
+    output::write_frames(&args.output, writer, frames as usize, quiet, |i| {
+        let (buf, objects) = renderer.frame(i as u32);
+        for (track, object) in truth.objects.iter_mut().zip(objects) {
+            track.frames.push(object);
+        }
+        Ok(RgbImage::from_raw(args.width, args.height, buf)
+            .expect("world frames match the requested size"))
+    })?;
     if let Some(truth_path) = &args.truth {
-        let json =
-            serde_json::to_vec_pretty(&clip.truth).context("cannot serialise ground truth")?;
+        let json = serde_json::to_vec_pretty(&truth).context("cannot serialise ground truth")?;
         kino_media::write_bytes(truth_path, &json)?;
     }
     Ok(())
