@@ -11,9 +11,9 @@ Examples:
   kino generate \"a blue ball moving left on green grass\" -o clip.mp4
   kino info ball.mp4";
 
-/// Kino: local text-to-video. A sentence in, a video out.
+/// Kino: local text-to-video. A sentence in, a video out, on your own machine.
 #[derive(Debug, Parser)]
-#[command(name = "kino", version, about, after_help = AFTER_HELP, propagate_version = true)]
+#[command(name = "kino", version, after_help = AFTER_HELP, propagate_version = true)]
 pub struct Cli {
     /// Print nothing but errors and warnings (no progress bars, no summary).
     #[arg(long, short, global = true)]
