@@ -3,15 +3,11 @@
 
 #![allow(clippy::unwrap_used)] // in tests a failed unwrap is a failed test
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn kino(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kino"))
-        .args(args)
-        .output()
-        .expect("kino runs")
-}
+use common::*;
+
+use std::path::Path;
 
 /// Runs `args` (with `{out}` replaced by a path in a fresh folder) and checks the failure.
 fn fails(args: &[&str], out_name: &str, code: i32, must_mention: &str) {

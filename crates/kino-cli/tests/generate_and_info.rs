@@ -3,14 +3,11 @@
 
 #![allow(clippy::unwrap_used)] // in tests a failed unwrap is a failed test
 
-use std::process::{Command, Output};
+mod common;
 
-fn kino(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kino"))
-        .args(args)
-        .output()
-        .expect("kino runs")
-}
+use common::*;
+
+use std::process::Command;
 
 #[test]
 fn missing_model_folder_is_named() {

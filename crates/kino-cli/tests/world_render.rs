@@ -2,20 +2,11 @@
 
 #![allow(clippy::unwrap_used)] // in tests a failed unwrap is a failed test
 
+mod common;
+
+use common::*;
+
 use kino_testkit::{centroid, decode_rgb, ffprobe};
-use std::path::Path;
-use std::process::{Command, Output};
-
-fn kino(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kino"))
-        .args(args)
-        .output()
-        .expect("kino runs")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// Strongly red pixels: what the world draws for "red", after H.264 (loose bounds).
 fn red(r: u8, g: u8, b: u8) -> bool {

@@ -6,7 +6,7 @@ use crate::atomic::AtomicOutput;
 use crate::error::{MediaError, Result};
 use crate::format::VideoFormat;
 use crate::video::VideoSpec;
-use crate::writer::{VideoWriter, WrittenVideo, check_frame, size_on_disk};
+use crate::writer::{VideoWriter, WrittenVideo, check_frame};
 use image::RgbImage;
 use std::fs::File;
 use std::io::BufWriter;
@@ -95,14 +95,11 @@ impl VideoWriter for GifWriter {
             .map_err(|e| MediaError::io("cannot write", &target, e.into_error()))?;
         drop(file);
         let path = this.out.commit()?;
-        Ok(WrittenVideo {
-            bytes: size_on_disk(&path),
+        Ok(WrittenVideo::finished(
             path,
-            format: VideoFormat::Gif,
-            width: this.spec.width,
-            height: this.spec.height,
-            fps: this.spec.fps,
-            frames: this.frames,
-        })
+            VideoFormat::Gif,
+            &this.spec,
+            this.frames,
+        ))
     }
 }

@@ -9,7 +9,7 @@ use crate::atomic::AtomicOutput;
 use crate::error::{MediaError, Result};
 use crate::format::VideoFormat;
 use crate::video::VideoSpec;
-use crate::writer::{VideoWriter, WrittenVideo, check_frame, size_on_disk};
+use crate::writer::{VideoWriter, WrittenVideo, check_frame};
 use crate::yuv::rgb_to_yuv420;
 use image::RgbImage;
 use muxide::api::{Muxer, MuxerBuilder, VideoCodec};
@@ -160,14 +160,11 @@ impl VideoWriter for Mp4Writer {
             .map_err(|e| MediaError::io("cannot write", &target, e))?;
         drop(file);
         let path = this.out.commit()?;
-        Ok(WrittenVideo {
-            bytes: size_on_disk(&path),
+        Ok(WrittenVideo::finished(
             path,
-            format: VideoFormat::Mp4,
-            width: this.spec.width,
-            height: this.spec.height,
-            fps: this.spec.fps,
-            frames: this.frames,
-        })
+            VideoFormat::Mp4,
+            &this.spec,
+            this.frames,
+        ))
     }
 }

@@ -6,7 +6,7 @@ use crate::error::{MediaError, Result};
 use crate::format::VideoFormat;
 use crate::image_io::read_image;
 use crate::video::{Video, VideoSpec};
-use crate::writer::{VideoWriter, WrittenVideo, check_frame, size_on_disk};
+use crate::writer::{VideoWriter, WrittenVideo, check_frame};
 use image::RgbImage;
 use std::path::{Path, PathBuf};
 
@@ -84,15 +84,12 @@ impl VideoWriter for PngFramesWriter {
         std::fs::write(self.out.temp_path().join(SIDECAR), json)
             .map_err(|e| MediaError::io("cannot write", self.out.target().join(SIDECAR), e))?;
         let path = self.out.commit()?;
-        Ok(WrittenVideo {
-            bytes: size_on_disk(&path),
+        Ok(WrittenVideo::finished(
             path,
-            format: VideoFormat::Png,
-            width: self.spec.width,
-            height: self.spec.height,
-            fps: self.spec.fps,
-            frames: self.frames,
-        })
+            VideoFormat::Png,
+            &self.spec,
+            self.frames,
+        ))
     }
 }
 

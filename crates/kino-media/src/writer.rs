@@ -27,6 +27,26 @@ pub struct WrittenVideo {
     pub bytes: u64,
 }
 
+impl WrittenVideo {
+    /// Describes a finished file at `path`, measuring its size on disk.
+    pub(crate) fn finished(
+        path: PathBuf,
+        format: VideoFormat,
+        spec: &VideoSpec,
+        frames: usize,
+    ) -> Self {
+        Self {
+            bytes: size_on_disk(&path),
+            path,
+            format,
+            width: spec.width,
+            height: spec.height,
+            fps: spec.fps,
+            frames,
+        }
+    }
+}
+
 /// A sink for frames of one video.
 pub trait VideoWriter {
     /// Appends one frame (must match the spec's size).

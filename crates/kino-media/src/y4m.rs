@@ -5,7 +5,7 @@ use crate::atomic::AtomicOutput;
 use crate::error::{MediaError, Result};
 use crate::format::VideoFormat;
 use crate::video::{Video, VideoSpec, fps_fraction, validate_size};
-use crate::writer::{VideoWriter, WrittenVideo, check_frame, size_on_disk};
+use crate::writer::{VideoWriter, WrittenVideo, check_frame};
 use crate::yuv::{planar_to_rgb, rgb_to_yuv420};
 use image::RgbImage;
 use std::fs::File;
@@ -70,15 +70,12 @@ impl VideoWriter for Y4mWriter {
             .map_err(|e| MediaError::io("cannot write", &target, e.into_error()))?;
         drop(file);
         let path = this.out.commit()?;
-        Ok(WrittenVideo {
-            bytes: size_on_disk(&path),
+        Ok(WrittenVideo::finished(
             path,
-            format: VideoFormat::Y4m,
-            width: this.spec.width,
-            height: this.spec.height,
-            fps: this.spec.fps,
-            frames: this.frames,
-        })
+            VideoFormat::Y4m,
+            &this.spec,
+            this.frames,
+        ))
     }
 }
 
@@ -165,15 +162,26 @@ fn parse_header(path: &Path, line: &str) -> Result<Y4mHeader> {
     })
 }
 
-/// Reads a whole .y4m file into RGB frames.
-pub fn read_y4m(path: &Path) -> Result<Video> {
+/// Opens a .y4m file and parses its header line; returns the reader (positioned at the
+/// first frame), the header, the header line's length and the file's length.
+fn open_y4m(path: &Path) -> Result<(BufReader<File>, Y4mHeader, usize, u64)> {
     let file = File::open(path).map_err(|e| MediaError::io("cannot open", path, e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| MediaError::io("cannot read", path, e))?
+        .len();
     let mut reader = BufReader::new(file);
     let mut line = String::new();
     reader
         .read_line(&mut line)
         .map_err(|e| MediaError::corrupt(path, format!("unreadable header: {e}")))?;
     let header = parse_header(path, line.trim_end())?;
+    Ok((reader, header, line.len(), len))
+}
+
+/// Reads a whole .y4m file into RGB frames.
+pub fn read_y4m(path: &Path) -> Result<Video> {
+    let (mut reader, header, _, _) = open_y4m(path)?;
     let (w, h) = (header.width as usize, header.height as usize);
     let mut buf = vec![0u8; header.frame_bytes()];
     let mut frames = Vec::new();
@@ -227,20 +235,10 @@ pub fn read_y4m(path: &Path) -> Result<Video> {
 
 /// Reads only the header and counts frames from the file size (for `kino info`).
 pub fn probe_y4m(path: &Path) -> Result<(Y4mHeader, usize)> {
-    let file = File::open(path).map_err(|e| MediaError::io("cannot open", path, e))?;
-    let len = file
-        .metadata()
-        .map_err(|e| MediaError::io("cannot read", path, e))?
-        .len() as usize;
-    let mut reader = BufReader::new(file);
-    let mut line = String::new();
-    reader
-        .read_line(&mut line)
-        .map_err(|e| MediaError::corrupt(path, format!("unreadable header: {e}")))?;
-    let header = parse_header(path, line.trim_end())?;
+    let (_, header, header_len, len) = open_y4m(path)?;
     // Assumes bare "FRAME\n" markers, as nearly every writer emits.
     let per_frame = header.frame_bytes() + 6;
-    let body = len - line.len();
+    let body = len as usize - header_len;
     if !body.is_multiple_of(per_frame) {
         return Err(MediaError::corrupt(
             path,
