@@ -34,7 +34,16 @@ impl PromptEncoder {
 
     /// Loads `tokenizer/tokenizer.json` and `text_encoder/` (in f32, whatever the stored
     /// dtype) of a diffusers Wan model, with [`DEFAULT_MAX_SEQUENCE_LENGTH`].
+    ///
+    /// umT5-XXL is about 5.7 billion parameters: 23 GB in f32. Use [`Self::load_as`] with
+    /// `DType::BF16` (how Wan's weights are stored) to halve that.
     pub fn load(model: &ModelDir, device: &Device) -> Result<Self> {
+        Self::load_as(model, device, DType::F32)
+    }
+
+    /// [`Self::load`] with the encoder's weights (and so its computation and output) in
+    /// `dtype`. RMS norms accumulate in f32 whatever the dtype.
+    pub fn load_as(model: &ModelDir, device: &Device, dtype: DType) -> Result<Self> {
         let tokenizer = model
             .tokenizer_json()
             .and_then(WanTokenizer::from_file)
@@ -45,7 +54,7 @@ impl PromptEncoder {
         let vb = model
             .weights("text_encoder")
             .map_err(candle_core::Error::wrap)?
-            .into_var_builder(DType::F32, device);
+            .into_var_builder(dtype, device);
         let encoder = Umt5Encoder::new(&cfg, vb)?;
         Ok(Self::new(tokenizer, encoder, DEFAULT_MAX_SEQUENCE_LENGTH))
     }
@@ -72,7 +81,7 @@ impl PromptEncoder {
     }
 
     /// Cleans, tokenizes (with `</s>`, truncated and padded to `max_sequence_length`) and
-    /// encodes the prompts: `(batch, max_sequence_length, d_model)`, every position past a
+    /// encodes the prompts: `(batch, max_sequence_length, d_model)` in the encoder's dtype, every position past a
     /// prompt's last token (its `</s>`) set to zero, as the reference slices each row to its
     /// length and pads it back with zeros. The warnings name the prompts that were truncated.
     pub fn encode(&self, prompts: &[&str]) -> Result<(Tensor, Vec<TruncationWarning>)> {
