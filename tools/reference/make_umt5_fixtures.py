@@ -16,6 +16,12 @@ Three kinds of fixture, all on CPU in float32:
    bidirectional) for relative positions -300..=300 under three (num_buckets, max_distance)
    settings, one of them umT5-XXL's (32, 128).
 
+4. A tokenizer.json with a SentencePiece `Precompiled` normalizer (as real umT5 files have):
+   wan-tiny's vocabulary, normalizer `Sequence[Precompiled, Replace(" {2,}", " ")]`, the
+   charsmap trained by sentencepiece from a six-rule TSV (full-width a/A/B, the fi ligature,
+   circled 1, ideographic space); ids as the pipeline's tokenizer call gives them
+   (precompiled_tokenizer/, precompiled_ids.safetensors).
+
 Also `prompt_clean` on strings with HTML entities and odd whitespace (manifest.json,
 "clean_cases"). ftfy is not installed in the reference env, so `basic_clean` skips
 `ftfy.fix_text`, as our Rust port does.
@@ -27,10 +33,12 @@ Writes tests/fixtures/umt5/ (replacing it). The tensors are the same on every CP
 order of the two metadata keys in a safetensors header may change.
 """
 
+import base64
 import json
 import pathlib
 import platform
 import shutil
+import tempfile
 
 import diffusers
 import tokenizers
@@ -39,8 +47,9 @@ import transformers
 from diffusers import WanPipeline
 from diffusers.pipelines.wan import pipeline_wan
 from diffusers.utils import is_ftfy_available
+import sentencepiece
 from safetensors.torch import save_file
-from transformers import UMT5Config, UMT5EncoderModel
+from transformers import AutoTokenizer, UMT5Config, UMT5EncoderModel
 from transformers.models.umt5.modeling_umt5 import UMT5Attention
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -103,6 +112,11 @@ CONFIG_B = dict(
 # (batch, seq): ids and a mask with padding at the end of the second row.
 CONFIG_B_SEQ = (2, 19)
 CONFIG_B_LENS = [19, 11]
+
+# Normalisation rules (source code points -> target code points) for the Precompiled charsmap.
+SPM_RULES = "FF21\t41\nFF22\t42\nFF41\t61\nFB01\t66 69\n2460\t31\n3000\t20\n"
+PRECOMPILED_PROMPTS = ["\uff41 red ball", "\uff21\uff22 \ufb01 \u2460", "the\u3000sky", "a red ball"]
+PRECOMPILED_MAX_LEN = 12
 
 BUCKET_SETTINGS = [(32, 128), (8, 16), (12, 20)]
 BUCKET_RANGE = 300
@@ -167,6 +181,83 @@ def config_b_case(manifest):
     manifest["config_b"] = {"config": CONFIG_B, "seq": CONFIG_B_SEQ, "lengths": CONFIG_B_LENS}
 
 
+def _proto_fields(data):
+    """(field number, value) of a protobuf message; enough to read a sentencepiece model."""
+
+    def varint(i):
+        value = shift = 0
+        while True:
+            byte = data[i]
+            i += 1
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                return value, i
+
+    i = 0
+    while i < len(data):
+        key, i = varint(i)
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            value, i = varint(i)
+        elif wire == 2:
+            n, i = varint(i)
+            value, i = data[i : i + n], i + n
+        elif wire == 5:
+            value, i = data[i : i + 4], i + 4
+        else:
+            value, i = data[i : i + 8], i + 8
+        yield field, value
+
+
+def precompiled_charsmap():
+    """Trains a tiny sentencepiece model with SPM_RULES; returns its precompiled charsmap."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = pathlib.Path(tmp)
+        (tmp / "rules.tsv").write_text(SPM_RULES)
+        (tmp / "corpus.txt").write_text("\n".join(["a red ball moves left over the sky"] * 20 + ["\uff41\uff21\uff22\ufb01\u2460 bcdghijknpqtuvwxyz"] * 5))
+        sentencepiece.SentencePieceTrainer.train(
+            input=str(tmp / "corpus.txt"), model_prefix=str(tmp / "m"), vocab_size=60, model_type="unigram", hard_vocab_limit=False,
+            pad_id=0, eos_id=1, unk_id=2, bos_id=-1, num_threads=1, character_coverage=1.0,
+            normalization_rule_tsv=str(tmp / "rules.tsv"), minloglevel=2,
+        )
+        model = (tmp / "m.model").read_bytes()
+    normalizer_spec = next(v for f, v in _proto_fields(model) if f == 3)
+    return next(v for f, v in _proto_fields(normalizer_spec) if f == 2)
+
+
+def precompiled_case(manifest):
+    out = OUT / "precompiled_tokenizer"
+    out.mkdir()
+    tok = json.loads((WAN_TINY / "tokenizer" / "tokenizer.json").read_text())
+    tok["normalizer"] = {
+        "type": "Sequence",
+        "normalizers": [
+            {"type": "Precompiled", "precompiled_charsmap": base64.b64encode(precompiled_charsmap()).decode()},
+            {"type": "Replace", "pattern": {"Regex": " {2,}"}, "content": " "},
+        ],
+    }
+    (out / "tokenizer.json").write_text(json.dumps(tok, indent=2, ensure_ascii=False) + "\n")
+    shutil.copy(WAN_TINY / "tokenizer" / "tokenizer_config.json", out / "tokenizer_config.json")
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    cleaned = [pipeline_wan.prompt_clean(p) for p in PRECOMPILED_PROMPTS]
+    inputs = tokenizer(
+        cleaned, padding="max_length", max_length=PRECOMPILED_MAX_LEN, truncation=True,
+        add_special_tokens=True, return_attention_mask=True, return_tensors="pt",
+    )
+    save_file(
+        {"input_ids": inputs.input_ids.to(torch.int64), "attention_mask": inputs.attention_mask.to(torch.int64)},
+        OUT / "precompiled_ids.safetensors",
+        metadata={"script": SCRIPT, "reference": "AutoTokenizer (T5Tokenizer) as in WanPipeline._get_t5_prompt_embeds"},
+    )
+    manifest["precompiled"] = {
+        "tokenizer_class": type(tokenizer).__name__,
+        "prompts": PRECOMPILED_PROMPTS,
+        "max_sequence_length": PRECOMPILED_MAX_LEN,
+        "tokens": [tokenizer.convert_ids_to_tokens(row) for row in inputs.input_ids.tolist()],
+    }
+
+
 def bucket_tables(manifest):
     tensors = {}
     rel = torch.arange(-BUCKET_RANGE, BUCKET_RANGE + 1, dtype=torch.long)
@@ -212,6 +303,7 @@ def main():
         prompt_cases(pipe, manifest)
     config_b_case(manifest)
     bucket_tables(manifest)
+    precompiled_case(manifest)
     (OUT / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=True) + "\n")
     files = [p for p in OUT.rglob("*") if p.is_file()]
     for p in files:

@@ -319,3 +319,27 @@ fn bf16_encoder_stays_close_to_f32() {
     eprintln!("bf16 vs f32 max abs diff {diff:e}");
     assert!(diff < 0.1, "max abs diff {diff}");
 }
+
+#[test]
+fn precompiled_normalizer_ids_match_reference() {
+    // A tokenizer.json with a SentencePiece Precompiled normalizer, as real umT5 files have
+    // (made by make_umt5_fixtures.py: full-width letters, the fi ligature and circled 1 are
+    // mapped to ASCII). Reference: the pipeline's tokenizer call through T5Tokenizer.
+    let manifest = manifest();
+    let case = &manifest["precompiled"];
+    let prompts: Vec<&str> = case["prompts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    let max_len = case["max_sequence_length"].as_u64().unwrap() as usize;
+    let tokenizer =
+        WanTokenizer::from_file(fixtures().join("precompiled_tokenizer/tokenizer.json")).unwrap();
+    let got = tokenizer.tokenize(&prompts, max_len).unwrap();
+    let want = load("precompiled_ids.safetensors");
+    assert_eq!(got.input_ids, ids_u32(&want["input_ids"]));
+    assert_eq!(got.attention_mask, ids_u32(&want["attention_mask"]));
+    // The full-width "ａ red ball" became "a red ball".
+    assert_eq!(got.input_ids[0], got.input_ids[3]);
+}
