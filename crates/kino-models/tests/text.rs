@@ -163,6 +163,14 @@ fn truncation_warning_names_dropped_tokens() {
 }
 
 #[test]
+fn empty_batch_is_an_error() {
+    let model = ModelDir::open(common::fixture()).unwrap();
+    let encoder = PromptEncoder::load(&model, &Device::Cpu).unwrap();
+    let err = encoder.encode(&[]).unwrap_err();
+    assert!(err.to_string().contains("no prompts"), "{err}");
+}
+
+#[test]
 fn prompt_embeds_match_reference() {
     let model = ModelDir::open(common::fixture()).unwrap();
     let encoder = PromptEncoder::load(&model, &Device::Cpu).unwrap();

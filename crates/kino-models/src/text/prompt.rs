@@ -92,6 +92,9 @@ impl PromptEncoder {
 
     /// [`Self::encode`] from already tokenized prompts.
     pub fn encode_tokens(&self, tokens: &TokenizedPrompts) -> Result<Tensor> {
+        if tokens.input_ids.is_empty() {
+            candle_core::bail!("no prompts to encode");
+        }
         let device = self.encoder.device().clone();
         let ids = tokens.input_ids_tensor(&device)?;
         let mask = tokens.attention_mask_tensor(&device)?;
