@@ -152,6 +152,15 @@ pub enum LoadError {
         /// candle's error.
         source: Box<candle_core::Error>,
     },
+
+    /// A `tokenizer.json` could not be parsed by the `tokenizers` crate.
+    #[error("invalid tokenizer {}: {message}", path.display())]
+    Tokenizer {
+        /// The `tokenizer.json` file.
+        path: PathBuf,
+        /// What the tokenizers crate said.
+        message: String,
+    },
 }
 
 impl LoadError {

@@ -6,9 +6,9 @@
 //! tensors from single-file or sharded safetensors (f32, f16 or bf16 on disk) into candle
 //! tensors of the dtype the caller asks for, checking names and shapes.
 //!
-//! It is not the place for schedulers or sampling (`kino-sampling`), for the generation
-//! pipeline (`kino-pipeline`), or for tokenization; the network code (umT5 text encoder, Wan
-//! DiT, Wan VAE) will live here beside the loader.
+//! It is not the place for schedulers or sampling (`kino-sampling`) or for the generation
+//! pipeline (`kino-pipeline`); the network code lives here beside the loader: [`text`] (prompt
+//! cleaning, the umT5 tokenizer and encoder), and the Wan DiT and VAE to come.
 //!
 //! ```no_run
 //! use kino_models::{ModelDir, WanTransformerConfig, Weights};
@@ -26,6 +26,7 @@
 pub mod config;
 mod error;
 pub mod loading;
+pub mod text;
 
 pub use config::{Umt5Config, WanTransformerConfig, WanVaeConfig};
 pub use error::LoadError;
