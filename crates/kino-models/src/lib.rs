@@ -26,6 +26,7 @@
 pub mod config;
 mod error;
 pub mod loading;
+pub mod vae;
 
 pub use config::{Umt5Config, WanTransformerConfig, WanVaeConfig};
 pub use error::LoadError;
