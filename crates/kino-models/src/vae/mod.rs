@@ -10,6 +10,9 @@
 //! feature cache between chunks. That bounds memory by the chunk, not the clip; the cache lives
 //! only for one `decode`/`encode` call.
 //!
+//! Compute runs in the var builder's dtype (the norms in f32). On CPU that means f32 or f16:
+//! candle 0.11 has no bf16 matmul there.
+//!
 //! The Wan 2.2 VAE (`is_residual`, `patch_size`: `AvgDown3D`/`DupUp3D` blocks) is not
 //! supported: [`WanVaeConfig::validate`] rejects it, and [`AutoencoderKlWan::new`] says so.
 //!
