@@ -1,6 +1,6 @@
 //! Kino's neural networks and the weights they load.
 //!
-//! For now this crate is the loading layer only: it reads a Wan 2.1 text-to-video model as
+//! The loading layer reads a Wan 2.1 text-to-video model as
 //! people download it in Hugging Face diffusers layout (`model_index.json` and one folder per
 //! component), parses each component's `config.json` into typed, validated structs, and reads
 //! tensors from single-file or sharded safetensors (f32, f16 or bf16 on disk) into candle
@@ -8,7 +8,7 @@
 //!
 //! It is not the place for schedulers or sampling (`kino-sampling`) or for the generation
 //! pipeline (`kino-pipeline`); the network code lives here beside the loader: [`text`] (prompt
-//! cleaning, the umT5 tokenizer and encoder), and the Wan DiT and VAE to come.
+//! cleaning, the umT5 tokenizer and encoder) and [`vae`] (the Wan 2.1 VAE, encode and decode).
 //!
 //! ```no_run
 //! use kino_models::{ModelDir, WanTransformerConfig, Weights};
@@ -27,6 +27,7 @@ pub mod config;
 mod error;
 pub mod loading;
 pub mod text;
+pub mod vae;
 
 pub use config::{Umt5Config, WanTransformerConfig, WanVaeConfig};
 pub use error::LoadError;
