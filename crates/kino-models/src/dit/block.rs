@@ -4,7 +4,7 @@
 use candle_core::{D, DType, Result, Tensor};
 use candle_nn::{Linear, Module, VarBuilder, linear};
 
-use super::attention::WanAttention;
+use super::attention::{AttentionTiles, WanAttention};
 use super::rope::RopeTables;
 use crate::WanTransformerConfig;
 
@@ -87,10 +87,10 @@ impl WanTransformerBlock {
         })
     }
 
-    /// Sets the tile length of both attention layers.
-    pub fn set_attention_chunk(&mut self, chunk: usize) {
-        self.attn1.set_chunk(chunk);
-        self.attn2.set_chunk(chunk);
+    /// Sets the tile sizes of both attention layers.
+    pub fn set_attention_tiles(&mut self, tiles: AttentionTiles) {
+        self.attn1.set_tiles(tiles);
+        self.attn2.set_tiles(tiles);
     }
 
     /// `x` `(B, N, dim)`, `text` `(B, L, dim)` (already projected), `timestep_proj`

@@ -30,7 +30,7 @@ pub mod embeddings;
 pub mod rope;
 pub mod transformer;
 
-pub use attention::{ATTENTION_CHUNK, WanAttention, attention};
+pub use attention::{AttentionTiles, WanAttention, attention};
 pub use block::WanTransformerBlock;
 pub use embeddings::{Conditions, PatchEmbedding, WanTimeTextEmbedding, timestep_embedding};
 pub use rope::{RopeTables, WanRotaryPosEmbed, rope};

@@ -4,6 +4,7 @@
 use candle_core::{DType, Result, Tensor};
 use candle_nn::{Linear, Module, VarBuilder, linear};
 
+use super::attention::AttentionTiles;
 use super::block::{WanTransformerBlock, layer_norm, modulate};
 use super::embeddings::{Conditions, PatchEmbedding, WanTimeTextEmbedding};
 use super::rope::{RopeTables, WanRotaryPosEmbed};
@@ -50,11 +51,11 @@ impl WanTransformer3D {
         &self.cfg
     }
 
-    /// Sets the query/key tile length of every attention layer (default
-    /// [`ATTENTION_CHUNK`](super::ATTENTION_CHUNK)); smaller tiles use less memory.
-    pub fn set_attention_chunk(&mut self, chunk: usize) {
+    /// Sets the tile sizes of every attention layer (default [`AttentionTiles::default`]);
+    /// smaller tiles use less memory.
+    pub fn set_attention_tiles(&mut self, tiles: AttentionTiles) {
         for block in &mut self.blocks {
-            block.set_attention_chunk(chunk);
+            block.set_attention_tiles(tiles);
         }
     }
 
