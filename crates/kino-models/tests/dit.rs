@@ -380,3 +380,28 @@ fn full_size_attention_stays_memory_bounded() {
     let (diff, _) = max_diff(&out.narrow(2, 0, 1).unwrap(), &expected);
     assert!(diff < 1e-5, "{diff:e}");
 }
+
+/// Loaded in bf16 (f32 on disk), the model runs with the reference's f32 islands and lands
+/// near the f32 reference; bf16 keeps 8 bits of mantissa, so only loosely (measured max
+/// difference 1.4e-2 against |output| <= 2.05; allowed 5e-2 x 2.05).
+#[test]
+fn bf16_forward_is_close_to_the_f32_reference() {
+    let model = ModelDir::open(repo().join("tests/fixtures/wan-tiny")).unwrap();
+    let cfg = model.transformer_config().unwrap();
+    let vb = Weights::open(model.component_dir("transformer").unwrap())
+        .unwrap()
+        .into_var_builder(DType::BF16, &Device::Cpu);
+    let dit = WanTransformer3D::new(&cfg, vb).unwrap();
+    assert_eq!(dit.dtype(), DType::BF16);
+    let f = fixture("wan_tiny");
+    let out = dit
+        .forward(&f["latents"], &f["timestep"], &f["encoder_hidden_states"])
+        .unwrap();
+    assert_eq!(out.dtype(), DType::BF16);
+    assert_close(
+        "bf16 output",
+        &out.to_dtype(DType::F32).unwrap(),
+        &f["output"],
+        5e-2,
+    );
+}

@@ -67,12 +67,13 @@ pub struct WanTransformerBlock {
 }
 
 impl WanTransformerBlock {
-    /// Loads `blocks.{i}` (pass `vb.pp("blocks").pp(i)`).
+    /// Loads `blocks.{i}` (pass `vb.pp("blocks").pp(i)`); `scale_shift_table` and `norm2` in
+    /// f32, as diffusers keeps them.
     pub fn new(cfg: &WanTransformerConfig, vb: VarBuilder) -> Result<Self> {
         let dim = cfg.inner_dim();
         let heads = cfg.num_attention_heads;
         let norm2 = if cfg.cross_attn_norm {
-            let vb = vb.pp("norm2");
+            let vb = vb.pp("norm2").to_dtype(DType::F32);
             Some((vb.get(dim, "weight")?, vb.get(dim, "bias")?))
         } else {
             None
@@ -82,7 +83,9 @@ impl WanTransformerBlock {
             attn2: WanAttention::new(dim, heads, cfg.eps, vb.pp("attn2"))?,
             norm2,
             ffn: FeedForward::new(dim, cfg.ffn_dim, vb.pp("ffn"))?,
-            scale_shift_table: vb.get((1, 6, dim), "scale_shift_table")?,
+            scale_shift_table: vb
+                .to_dtype(DType::F32)
+                .get((1, 6, dim), "scale_shift_table")?,
             eps: cfg.eps,
         })
     }

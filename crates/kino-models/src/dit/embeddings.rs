@@ -146,13 +146,18 @@ pub struct WanTimeTextEmbedding {
 
 impl WanTimeTextEmbedding {
     /// Loads `time_embedder`, `time_proj` `(6 dim, dim)` and `text_embedder` under
-    /// `condition_embedder`.
+    /// `condition_embedder`. `time_embedder` is kept in f32 whatever the model's dtype, as
+    /// diffusers keeps it (`_keep_in_fp32_modules`).
     pub fn new(cfg: &WanTransformerConfig, vb: VarBuilder) -> Result<Self> {
         let dim = cfg.inner_dim();
         Ok(Self {
             freq_dim: cfg.freq_dim,
             dtype: vb.dtype(),
-            time_embedder: TimestepEmbedding::new(cfg.freq_dim, dim, vb.pp("time_embedder"))?,
+            time_embedder: TimestepEmbedding::new(
+                cfg.freq_dim,
+                dim,
+                vb.pp("time_embedder").to_dtype(DType::F32),
+            )?,
             time_proj: linear(dim, 6 * dim, vb.pp("time_proj"))?,
             text_embedder: PixArtAlphaTextProjection::new(
                 cfg.text_dim,
@@ -162,11 +167,15 @@ impl WanTimeTextEmbedding {
         })
     }
 
-    /// `timestep` `(B,)` and `text` `(B, L, text_dim)` -> the [`Conditions`].
+    /// `timestep` `(B,)` and `text` `(B, L, text_dim)` -> the [`Conditions`], in the model's
+    /// dtype (`temb` is computed in f32 and then cast, as in the reference).
     pub fn forward(&self, timestep: &Tensor, text: &Tensor) -> Result<Conditions> {
         let b = timestep.dim(0)?;
-        let sinusoid = timestep_embedding(timestep, self.freq_dim)?.to_dtype(self.dtype)?;
-        let temb = self.time_embedder.forward(&sinusoid)?;
+        let sinusoid = timestep_embedding(timestep, self.freq_dim)?;
+        let temb = self
+            .time_embedder
+            .forward(&sinusoid)?
+            .to_dtype(self.dtype)?;
         // (B, 6*dim) -> (B, 6, dim)
         let timestep_proj = self.time_proj.forward(&temb.silu()?)?.reshape((b, 6, ()))?;
         Ok(Conditions {

@@ -11,8 +11,9 @@ use super::rope::{RopeTables, WanRotaryPosEmbed};
 use crate::WanTransformerConfig;
 
 /// diffusers' `WanTransformer3DModel` for text-to-video (Wan 2.1 T2V 1.3B and 14B, and any
-/// config of that kind). Runs in the dtype of the `VarBuilder` it is loaded from; the norms
-/// and the modulation are computed in f32 as in the reference.
+/// config of that kind). Runs in the dtype of the `VarBuilder` it is loaded from; as in the
+/// reference, the time embedder, the `scale_shift_table`s and `norm2` are kept in f32, and the
+/// norms, modulation and gated residuals are computed in f32.
 #[derive(Debug, Clone)]
 pub struct WanTransformer3D {
     cfg: WanTransformerConfig,
@@ -22,6 +23,7 @@ pub struct WanTransformer3D {
     blocks: Vec<WanTransformerBlock>,
     proj_out: Linear,
     scale_shift_table: Tensor,
+    dtype: DType,
 }
 
 impl WanTransformer3D {
@@ -42,8 +44,16 @@ impl WanTransformer3D {
             condition_embedder: WanTimeTextEmbedding::new(cfg, vb.pp("condition_embedder"))?,
             blocks,
             proj_out: linear(dim, cfg.out_channels() * pt * ph * pw, vb.pp("proj_out"))?,
-            scale_shift_table: vb.get((1, 2, dim), "scale_shift_table")?,
+            scale_shift_table: vb
+                .to_dtype(DType::F32)
+                .get((1, 2, dim), "scale_shift_table")?,
+            dtype: vb.dtype(),
         })
+    }
+
+    /// The dtype the model computes in (its `VarBuilder`'s).
+    pub fn dtype(&self) -> DType {
+        self.dtype
     }
 
     /// The config the model was built from.
@@ -82,7 +92,8 @@ impl WanTransformer3D {
     /// Predicts the flow (velocity) for `latents` `(B, C_in, T, H, W)` at `timestep` `(B,)`
     /// (the scheduler's timesteps, 0..1000, may be fractional) given the text encoder's output
     /// `text` `(B, L, text_dim)`; returns `(B, C_out, T, H, W)`. T, H, W must be multiples of
-    /// the patch size.
+    /// the patch size. The latents and text are cast to the model's dtype, and the result is
+    /// in that dtype (as the reference pipeline casts them to the transformer's dtype).
     pub fn forward(&self, latents: &Tensor, timestep: &Tensor, text: &Tensor) -> Result<Tensor> {
         let (b, _, t, h, w) = latents.dims5()?;
         let [pt, ph, pw] = self.cfg.patch();
@@ -101,6 +112,8 @@ impl WanTransformer3D {
             );
         }
         let grid = [t / pt, h / ph, w / pw];
+        let latents = &latents.to_dtype(self.dtype)?;
+        let text = &text.to_dtype(self.dtype)?;
 
         let x = self.patch_embedding.forward(latents)?; // (B, N, dim)
         let rope_tables = self.rope.forward(grid, latents.device())?;
