@@ -405,3 +405,58 @@ fn bf16_forward_is_close_to_the_f32_reference() {
         5e-2,
     );
 }
+
+/// A weight source that remembers which tensors were read.
+struct Recording {
+    weights: Weights,
+    read: std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
+}
+
+impl candle_nn::var_builder::SimpleBackend for Recording {
+    fn get(
+        &self,
+        s: candle_core::Shape,
+        name: &str,
+        _: candle_nn::Init,
+        dtype: DType,
+        dev: &Device,
+    ) -> candle_core::Result<Tensor> {
+        self.read.lock().unwrap().insert(name.to_string());
+        let t = self.weights.get(name, s.dims(), dtype, dev);
+        t.map_err(candle_core::Error::wrap)
+    }
+
+    fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+        self.read.lock().unwrap().insert(name.to_string());
+        let t = self.weights.get_unchecked(name, dtype, dev);
+        t.map_err(candle_core::Error::wrap)
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        self.weights.contains(name)
+    }
+}
+
+/// The model reads every tensor of both checkpoints (none is silently ignored) and nothing
+/// else.
+#[test]
+fn every_checkpoint_tensor_is_used() {
+    for dir in [
+        "tests/fixtures/wan-tiny/transformer",
+        "tests/fixtures/dit/wan_dit_b",
+    ] {
+        let dir = repo().join(dir);
+        let cfg = WanTransformerConfig::from_file(&dir.join("config.json")).unwrap();
+        let weights = Weights::open(&dir).unwrap();
+        let stored: std::collections::BTreeSet<String> =
+            weights.names().map(str::to_string).collect();
+        let read = std::sync::Arc::default();
+        let backend = Recording {
+            weights,
+            read: std::sync::Arc::clone(&read),
+        };
+        let vb = candle_nn::VarBuilder::from_backend(Box::new(backend), DType::F32, Device::Cpu);
+        WanTransformer3D::new(&cfg, vb).unwrap();
+        assert_eq!(*read.lock().unwrap(), stored, "{}", dir.display());
+    }
+}
