@@ -24,6 +24,7 @@
 //! ```
 
 pub mod config;
+pub mod dit;
 mod error;
 pub mod loading;
 pub mod text;
