@@ -159,6 +159,54 @@ pub struct InfoArgs {
 pub enum BenchCommand {
     /// Encoding speed: world frames (rendered before timing) encoded to a temporary file.
     Encode(BenchEncodeArgs),
+    /// DiT speed: one denoising forward of the Wan transformer with random weights of a real
+    /// shape (no download), timed after a warm-up; compare with tools/reference/bench_dit.py.
+    Dit(BenchDitArgs),
+}
+
+/// `kino bench dit`
+#[derive(Debug, Args)]
+pub struct BenchDitArgs {
+    /// Architecture: the real Wan 2.1 T2V-1.3B shape, or a tiny one for smoke tests.
+    #[arg(long, value_enum, default_value = "wan-1.3b")]
+    pub preset: DitPresetArg,
+    /// Video frames (4k+1); the latent has (frames-1)/4+1 frames.
+    #[arg(long, default_value_t = 17)]
+    pub frames: u32,
+    /// Frame height (multiple of 16).
+    #[arg(long, default_value_t = 256)]
+    pub height: u32,
+    /// Frame width (multiple of 16).
+    #[arg(long, default_value_t = 256)]
+    pub width: u32,
+    /// Weight and activation dtype.
+    #[arg(long, value_enum, default_value = "f32")]
+    pub dtype: DitDtypeArg,
+    /// Timed forwards after the untimed warm-up (their mean is reported).
+    #[arg(long, default_value_t = 2)]
+    pub repeat: u32,
+    /// Seed of the random weights and inputs.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// `--preset` of `kino bench dit`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DitPresetArg {
+    /// Wan 2.1 T2V-1.3B: 30 blocks, 12 heads of 128, feed-forward 8960.
+    #[value(name = "wan-1.3b")]
+    Wan1_3b,
+    /// Two blocks, two heads of 12: seconds in a debug build.
+    Tiny,
+}
+
+/// `--dtype` of `kino bench dit`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DitDtypeArg {
+    /// 32-bit float.
+    F32,
+    /// bfloat16 (the reference's f32 islands stay f32).
+    Bf16,
 }
 
 /// `kino bench encode`

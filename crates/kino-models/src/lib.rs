@@ -32,4 +32,4 @@ pub mod vae;
 
 pub use config::{Umt5Config, WanTransformerConfig, WanVaeConfig};
 pub use error::LoadError;
-pub use loading::{ModelDir, ModelIndex, Weights};
+pub use loading::{ModelDir, ModelIndex, RandomWeights, Weights};

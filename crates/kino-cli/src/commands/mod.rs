@@ -1,6 +1,7 @@
 //! One module per subcommand; each turns flags into library calls.
 
 mod bench;
+mod bench_dit;
 mod generate;
 mod info;
 mod output;
@@ -15,5 +16,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::World(WorldCommand::Render(args)) => world::render(&args, cli.quiet),
         Command::Info(args) => info::run(&args),
         Command::Bench(BenchCommand::Encode(args)) => bench::encode(&args, cli.quiet),
+        Command::Bench(BenchCommand::Dit(args)) => bench_dit::run(&args, cli.quiet),
     }
 }
