@@ -106,6 +106,8 @@ pub struct WorldRenderArgs {
 }
 
 /// `kino generate`
+///
+/// Defaults are those of diffusers' `WanPipeline.__call__` (Wan 2.1 T2V).
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
     /// What the video should show.
@@ -117,30 +119,62 @@ pub struct GenerateArgs {
     /// T2V-1.3B with model_index.json, text_encoder/, transformer/, vae/, ...).
     #[arg(long, default_value = "mini")]
     pub model: String,
-    /// What the video should not show (classifier-free guidance's negative prompt).
-    #[arg(long)]
-    pub negative: Option<String>,
-    /// Frame width (model default when omitted).
-    #[arg(long)]
-    pub width: Option<u32>,
-    /// Frame height (model default when omitted).
-    #[arg(long)]
-    pub height: Option<u32>,
-    /// Number of frames (model default when omitted).
-    #[arg(long)]
-    pub frames: Option<u32>,
-    /// Frames per second of the output file.
+    /// What the video should not show (classifier-free guidance's negative prompt; used only
+    /// when --guidance is above 1).
+    #[arg(long, default_value = "")]
+    pub negative: String,
+    /// Frame width in pixels, a multiple of 16.
+    #[arg(long, default_value_t = 832)]
+    pub width: u32,
+    /// Frame height in pixels, a multiple of 16.
+    #[arg(long, default_value_t = 480)]
+    pub height: u32,
+    /// Number of frames, 4k + 1 (81 is about 5 s at 16 fps).
+    #[arg(long, default_value_t = 81)]
+    pub frames: u32,
+    /// Frames per second of the output file (default: the model's, 16 for Wan 2.1).
     #[arg(long, allow_negative_numbers = true)]
     pub fps: Option<f64>,
     /// Denoising steps.
-    #[arg(long)]
-    pub steps: Option<u32>,
+    #[arg(long, default_value_t = 50)]
+    pub steps: u32,
     /// Classifier-free guidance scale (1 or less disables the negative pass).
+    #[arg(long, default_value_t = 5.0, allow_negative_numbers = true)]
+    pub guidance: f64,
+    /// The scheduler's flow shift (default: the model's scheduler config, 3.0 for Wan 2.1
+    /// at 480p; 5.0 suits 720p).
     #[arg(long, allow_negative_numbers = true)]
-    pub guidance: Option<f64>,
-    /// Seed for the initial noise.
+    pub flow_shift: Option<f64>,
+    /// Sampler (default: the model's scheduler config, UniPC for Wan 2.1).
+    #[arg(long, value_enum)]
+    pub scheduler: Option<SchedulerArg>,
+    /// Seed for the initial noise (Kino's own generator: use --noise to match another
+    /// implementation's run).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Prompt length in tokens; longer prompts are truncated with a warning.
+    #[arg(long, default_value_t = 512)]
+    pub max_sequence_length: usize,
+    /// Start from this noise instead of the seeded one: a .safetensors file with a tensor
+    /// "noise" of shape (1, z, (frames - 1) / 4 + 1, height / 8, width / 8).
+    #[arg(long, value_name = "FILE.safetensors")]
+    pub noise: Option<PathBuf>,
+    /// Also write the decoded frames to this .safetensors file as tensor "frames", f32
+    /// (frames, height, width, 3) in [0, 1].
+    #[arg(long, value_name = "FILE.safetensors")]
+    pub frames_out: Option<PathBuf>,
+    /// Load the model even when its estimated peak memory exceeds the available memory.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `--scheduler` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SchedulerArg {
+    /// Flow-matching UniPC multistep (Wan 2.1's own sampler).
+    Unipc,
+    /// Flow-matching Euler.
+    Euler,
 }
 
 /// `kino info`

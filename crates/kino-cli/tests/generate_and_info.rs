@@ -1,5 +1,5 @@
-//! `kino generate` front door (until an engine lands: a clear error naming what is
-//! missing) and `kino info`.
+//! `kino generate`'s front door (clear errors naming a missing or invalid model folder or
+//! component) and `kino info`.
 
 #![allow(clippy::unwrap_used)] // in tests a failed unwrap is a failed test
 

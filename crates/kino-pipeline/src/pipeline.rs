@@ -1,0 +1,317 @@
+//! The text-to-video pipeline, as diffusers' `WanPipeline.__call__` (pipeline_wan.py, diffusers
+//! 0.42.1) runs it: encode the prompts, free the text encoder, denoise with classifier-free
+//! guidance, un-normalise the latents, decode, and map `[-1, 1]` to `[0, 1]` frames.
+
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use kino_models::dit::WanTransformer3D;
+use kino_models::text::PromptEncoder;
+use kino_models::vae::{AutoencoderKlWan, denormalize_latents};
+use kino_models::{ModelDir, WanVaeConfig};
+use kino_sampling::{
+    FlowEulerConfig, FlowScheduler, FlowUniPcConfig, Scheduler, SchedulerConfig, cfg,
+    guidance_enabled,
+};
+
+use crate::error::{PipelineError, Result};
+use crate::memory::{MemoryEstimate, VideoSize, available_memory};
+use crate::progress::{Progress, Stage};
+use crate::request::{GenerateRequest, SchedulerChoice, SizeRules, WAN_FPS};
+
+/// How to load a pipeline.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// The dtype every network computes in (f32 matches the reference's float32 runs; on CPU
+    /// candle 0.11 has no bf16 matmul, so use f32 or f16 there).
+    pub dtype: DType,
+    /// Where the networks run.
+    pub device: Device,
+    /// The largest video this pipeline will be asked for; the memory check counts its
+    /// activations.
+    pub plan: VideoSize,
+    /// Load even when the estimated peak memory exceeds what is available.
+    pub force: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self {
+            dtype: DType::F32,
+            device: Device::Cpu,
+            plan: VideoSize::default(),
+            force: false,
+        }
+    }
+}
+
+/// A generated clip.
+#[derive(Debug, Clone)]
+pub struct GeneratedVideo {
+    /// `(T, H, W, 3)` f32 in `[0, 1]`: what diffusers returns with `output_type="np"`.
+    pub frames: Tensor,
+    /// Frames per second to play it at.
+    pub fps: f64,
+}
+
+impl GeneratedVideo {
+    /// Frame count, height and width.
+    pub fn dims(&self) -> Result<(usize, usize, usize)> {
+        let (t, h, w, _) = self
+            .frames
+            .dims4()
+            .map_err(PipelineError::model("frames"))?;
+        Ok((t, h, w))
+    }
+
+    /// Every frame as packed 8-bit RGB (row-major, `H * W * 3` bytes), `round(255 x)`.
+    pub fn to_rgb8(&self) -> Result<Vec<Vec<u8>>> {
+        let (t, _, _) = self.dims()?;
+        let bytes = self
+            .frames
+            .affine(255.0, 0.0)
+            .and_then(|x| x.round())
+            .and_then(|x| x.clamp(0f32, 255f32))
+            .and_then(|x| x.to_dtype(DType::U8))
+            .and_then(|x| x.flatten_from(1))
+            .and_then(|x| x.to_vec2::<u8>())
+            .map_err(PipelineError::model("converting frames to 8-bit RGB"))?;
+        debug_assert_eq!(bytes.len(), t);
+        Ok(bytes)
+    }
+}
+
+impl SizeRules {
+    /// The size rules of the model in `model`, from its transformer and VAE configs.
+    pub fn for_model(model: &ModelDir) -> Result<Self> {
+        let dit = model.transformer_config()?;
+        let vae = model.vae_config()?;
+        let [_, ph, pw] = dit.patch();
+        let spatial = vae.spatial_compression();
+        Ok(Self {
+            pixel_multiple: spatial * ph.max(pw),
+            temporal: vae.temporal_compression(),
+            spatial,
+            latent_channels: vae.z_dim,
+        })
+    }
+}
+
+/// A loaded Wan 2.1 text-to-video model: transformer and VAE in memory; the text encoder is
+/// loaded for each [`generate`](Self::generate) and freed before denoising.
+#[derive(Debug)]
+pub struct Pipeline {
+    model: ModelDir,
+    dtype: DType,
+    device: Device,
+    rules: SizeRules,
+    memory: MemoryEstimate,
+    scheduler_config: SchedulerConfig,
+    vae_config: WanVaeConfig,
+    transformer: WanTransformer3D,
+    vae: AutoencoderKlWan,
+}
+
+impl Pipeline {
+    /// Opens the diffusers-layout model in `model_dir`, checks the estimated peak memory
+    /// against what is available (unless `options.force`), and loads the transformer and VAE.
+    pub fn load(model_dir: impl AsRef<Path>, options: &LoadOptions) -> Result<Self> {
+        let model = ModelDir::open(model_dir)?;
+        let rules = SizeRules::for_model(&model)?;
+        let memory = MemoryEstimate::for_model(&model, options.dtype, options.plan)?;
+        if !options.force
+            && let Some(available) = available_memory().filter(|&a| a < memory.total())
+        {
+            return Err(PipelineError::NotEnoughMemory {
+                estimate: memory,
+                available,
+            });
+        }
+        let scheduler_config = SchedulerConfig::from_file(&model.scheduler_config()?)?;
+        let vae_config = model.vae_config()?;
+        let (dtype, device) = (options.dtype, options.device.clone());
+        let vb = model
+            .weights("transformer")?
+            .into_var_builder(dtype, &device);
+        let transformer = WanTransformer3D::new(&model.transformer_config()?, vb)
+            .map_err(PipelineError::model("loading the transformer"))?;
+        let vb = model.weights("vae")?.into_var_builder(dtype, &device);
+        let vae = AutoencoderKlWan::new(&vae_config, vb)
+            .map_err(PipelineError::model("loading the VAE"))?;
+        Ok(Self {
+            model,
+            dtype,
+            device,
+            rules,
+            memory,
+            scheduler_config,
+            vae_config,
+            transformer,
+            vae,
+        })
+    }
+
+    /// The size rules requests must follow.
+    pub fn size_rules(&self) -> SizeRules {
+        self.rules
+    }
+
+    /// The peak memory estimated at load time.
+    pub fn memory_estimate(&self) -> MemoryEstimate {
+        self.memory
+    }
+
+    /// Generates the video `request` asks for, reporting to `progress`.
+    pub fn generate(
+        &self,
+        request: &GenerateRequest,
+        progress: &mut dyn Progress,
+    ) -> Result<GeneratedVideo> {
+        request.validate(&self.rules)?;
+        let guided = guidance_enabled(request.guidance);
+        let (text, negative) = self.encode_prompts(request, guided, progress)?;
+        let mut scheduler = FlowScheduler::new(self.scheduler_config(request))?;
+        let shape = self
+            .rules
+            .latent_shape(request.height, request.width, request.frames);
+        let noise = match &request.noise {
+            Some(noise) => noise
+                .to_dtype(DType::F32)
+                .and_then(|n| n.to_device(&self.device))
+                .map_err(PipelineError::model("moving the noise to the device"))?,
+            None => kino_sampling::randn(&shape, request.seed, &self.device)?,
+        };
+
+        progress.stage(Stage::Denoise);
+        let latents = self.denoise(
+            noise,
+            &text,
+            negative.as_ref(),
+            request,
+            &mut scheduler,
+            progress,
+        )?;
+
+        progress.stage(Stage::Decode);
+        let frames = self
+            .decode(&latents)
+            .map_err(PipelineError::model("decoding the latents"))?;
+        Ok(GeneratedVideo {
+            frames,
+            fps: WAN_FPS,
+        })
+    }
+
+    /// The prompt's embeddings, and the negative prompt's when guidance is on; the text
+    /// encoder is dropped on return, before the denoising loop needs the memory.
+    fn encode_prompts(
+        &self,
+        request: &GenerateRequest,
+        guided: bool,
+        progress: &mut dyn Progress,
+    ) -> Result<(Tensor, Option<Tensor>)> {
+        progress.stage(Stage::LoadTextEncoder);
+        let encoder = PromptEncoder::load_as(&self.model, &self.device, self.dtype)
+            .map_err(PipelineError::model("loading the text encoder"))?
+            .with_max_sequence_length(request.max_sequence_length);
+        progress.stage(Stage::EncodePrompt);
+        // One prompt per call, as the reference encodes the prompt and the negative apart.
+        let mut encode = |prompt: &str| -> Result<Tensor> {
+            let (embeds, warnings) = encoder
+                .encode(&[prompt])
+                .map_err(PipelineError::model("encoding the prompt"))?;
+            for w in &warnings {
+                progress.warning(&w.to_string());
+            }
+            Ok(embeds)
+        };
+        let text = encode(&request.prompt)?;
+        let negative = if guided {
+            Some(encode(&request.negative_prompt)?)
+        } else {
+            None
+        };
+        Ok((text, negative))
+    }
+
+    /// The scheduler config for `request`: the chosen kind, with the request's shift.
+    fn scheduler_config(&self, request: &GenerateRequest) -> SchedulerConfig {
+        let unipc = match &self.scheduler_config {
+            SchedulerConfig::UniPc(c) => c.clone(),
+            SchedulerConfig::Euler(_) => FlowUniPcConfig::wan_2_1(),
+        };
+        let mut config = match request.scheduler {
+            SchedulerChoice::Model => self.scheduler_config.clone(),
+            SchedulerChoice::UniPc => SchedulerConfig::UniPc(unipc),
+            SchedulerChoice::Euler => match &self.scheduler_config {
+                SchedulerConfig::Euler(c) => SchedulerConfig::Euler(c.clone()),
+                SchedulerConfig::UniPc(c) => SchedulerConfig::Euler(FlowEulerConfig::like_unipc(c)),
+            },
+        };
+        if let Some(shift) = request.flow_shift {
+            match &mut config {
+                SchedulerConfig::UniPc(c) => c.flow_shift = shift,
+                SchedulerConfig::Euler(c) => c.shift = shift,
+            }
+        }
+        config
+    }
+
+    /// The denoising loop: at each timestep the transformer's velocity for the prompt (and
+    /// for the negative prompt, combined by classifier-free guidance), then one scheduler step.
+    fn denoise(
+        &self,
+        mut latents: Tensor,
+        text: &Tensor,
+        negative: Option<&Tensor>,
+        request: &GenerateRequest,
+        scheduler: &mut FlowScheduler,
+        progress: &mut dyn Progress,
+    ) -> Result<Tensor> {
+        scheduler.set_timesteps(request.steps)?;
+        let timesteps = scheduler.timesteps().to_vec();
+        for (i, &t) in timesteps.iter().enumerate() {
+            // (B,): the same timestep for the whole batch of one.
+            let timestep = Tensor::new(&[t as f32], &self.device).map_err(run_err)?;
+            let cond = self
+                .transformer
+                .forward(&latents, &timestep, text)
+                .map_err(run_err)?;
+            let velocity = match negative {
+                Some(negative) => {
+                    let uncond = self
+                        .transformer
+                        .forward(&latents, &timestep, negative)
+                        .map_err(run_err)?;
+                    cfg(&cond, &uncond, request.guidance)?
+                }
+                None => cond,
+            };
+            latents = scheduler.step(&velocity, i, &latents)?;
+            progress.step(i, timesteps.len());
+        }
+        Ok(latents)
+    }
+
+    /// Latents `(1, z, T', h, w)` -> frames `(T, H, W, 3)` f32 in `[0, 1]`, as the reference's
+    /// `latents / (1 / std) + mean`, `vae.decode`, then `VideoProcessor.postprocess_video`
+    /// (`x * 0.5 + 0.5` clamped to `[0, 1]`, channels last).
+    fn decode(&self, latents: &Tensor) -> candle_core::Result<Tensor> {
+        let z = denormalize_latents(&self.vae_config, &latents.to_dtype(self.dtype)?)?;
+        let video = self.vae.decode(&z)?; // (1, 3, T, H, W) in [-1, 1]
+        video
+            .affine(0.5, 0.5)?
+            .clamp(0f32, 1f32)?
+            .to_dtype(DType::F32)?
+            .squeeze(0)?
+            .permute((1, 2, 3, 0))? // (3, T, H, W) -> (T, H, W, 3)
+            .contiguous()
+    }
+}
+
+fn run_err(source: candle_core::Error) -> PipelineError {
+    PipelineError::Model {
+        stage: "running the transformer",
+        source,
+    }
+}

@@ -1,0 +1,30 @@
+//! Progress events: the pipeline reports through what it is given and never prints.
+
+/// A stage of one generation, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Loading the tokenizer and text encoder.
+    LoadTextEncoder,
+    /// Encoding the prompt (and the negative prompt when guidance is on).
+    EncodePrompt,
+    /// The denoising loop (one [`Progress::step`] per step follows).
+    Denoise,
+    /// Decoding the latents into frames with the VAE.
+    Decode,
+}
+
+/// Receives a generation's events; every method has an empty default.
+pub trait Progress {
+    /// A stage begins.
+    fn stage(&mut self, _stage: Stage) {}
+    /// Denoising step `index` (0-based) of `total` is done.
+    fn step(&mut self, _index: usize, _total: usize) {}
+    /// A non-fatal problem, e.g. a prompt truncated to the model's length.
+    fn warning(&mut self, _message: &str) {}
+}
+
+/// Ignores every event.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {}

@@ -1,0 +1,154 @@
+//! What to generate: one struct with the reference's defaults, checked once before any work.
+
+use candle_core::Tensor;
+
+use crate::error::{PipelineError, Result};
+
+/// Which sampler runs the denoising loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SchedulerChoice {
+    /// The model's own `scheduler/scheduler_config.json` (UniPC for Wan 2.1).
+    #[default]
+    Model,
+    /// Flow-matching UniPC multistep with the model's config, or Wan 2.1's when the model's
+    /// scheduler is another kind.
+    UniPc,
+    /// Flow-matching Euler with the model's training timesteps and shift.
+    Euler,
+}
+
+/// One text-to-video request. `Default` holds `WanPipeline.__call__`'s defaults (diffusers
+/// 0.42.1, pipeline_wan.py): 480x832, 81 frames, 50 steps, guidance 5.0, an empty negative
+/// prompt, 512 prompt tokens.
+#[derive(Debug, Clone)]
+pub struct GenerateRequest {
+    /// What the video should show.
+    pub prompt: String,
+    /// What it should not show; used only when guidance is on (`guidance > 1`).
+    pub negative_prompt: String,
+    /// Frame height in pixels: a multiple of 16 (VAE factor 8 times patch 2 for Wan 2.1).
+    pub height: usize,
+    /// Frame width in pixels: a multiple of 16.
+    pub width: usize,
+    /// Number of frames: `4k + 1` (the VAE's temporal factor 4 for Wan 2.1).
+    pub frames: usize,
+    /// Denoising steps (at least 1).
+    pub steps: usize,
+    /// Classifier-free guidance scale; `<= 1` skips the negative pass.
+    pub guidance: f64,
+    /// The scheduler's shift; `None` keeps the model's (`flow_shift` 3.0 for Wan 2.1 at 480p).
+    pub flow_shift: Option<f64>,
+    /// Seed for the initial noise (Kino's own generator; see `noise` to reproduce another run).
+    pub seed: u64,
+    /// Prompt length in tokens; longer prompts are truncated with a warning.
+    pub max_sequence_length: usize,
+    /// The sampler.
+    pub scheduler: SchedulerChoice,
+    /// The initial noise `(1, z_dim, T', H/8, W/8)`, replacing the seeded noise: with the
+    /// same noise, the same request gives the reference's video.
+    pub noise: Option<Tensor>,
+}
+
+impl Default for GenerateRequest {
+    fn default() -> Self {
+        Self {
+            prompt: String::new(),
+            negative_prompt: String::new(),
+            height: 480,
+            width: 832,
+            frames: 81,
+            steps: 50,
+            guidance: 5.0,
+            flow_shift: None,
+            seed: 0,
+            max_sequence_length: kino_models::text::DEFAULT_MAX_SEQUENCE_LENGTH,
+            scheduler: SchedulerChoice::Model,
+            noise: None,
+        }
+    }
+}
+
+/// The frames per second Wan 2.1 is trained at, and so the rate its videos are written at.
+pub const WAN_FPS: f64 = 16.0;
+
+/// The factors a request's size must respect, read from the model's configs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SizeRules {
+    /// Height and width must be multiples of this (VAE spatial factor times DiT patch).
+    pub pixel_multiple: usize,
+    /// Frames must be `temporal * k + 1`.
+    pub temporal: usize,
+    /// VAE spatial factor: latent side = pixel side / this.
+    pub spatial: usize,
+    /// Latent channels.
+    pub latent_channels: usize,
+}
+
+impl SizeRules {
+    /// The shape of the initial noise for a video of this size: `(1, z, T', H/s, W/s)`.
+    pub fn latent_shape(&self, height: usize, width: usize, frames: usize) -> [usize; 5] {
+        [
+            1,
+            self.latent_channels,
+            (frames - 1) / self.temporal + 1,
+            height / self.spatial,
+            width / self.spatial,
+        ]
+    }
+}
+
+impl GenerateRequest {
+    /// Checks every value against `rules` before any work starts; the error names the field.
+    pub fn validate(&self, rules: &SizeRules) -> Result<()> {
+        let bad = |field, message: String| Err(PipelineError::InvalidRequest { field, message });
+        let m = rules.pixel_multiple;
+        for (field, v) in [("height", self.height), ("width", self.width)] {
+            if v == 0 || !v.is_multiple_of(m) {
+                return bad(field, format!("{v} is not a positive multiple of {m}"));
+            }
+        }
+        let t = rules.temporal;
+        if self.frames == 0 || !(self.frames - 1).is_multiple_of(t) {
+            let below = (self.frames.max(1) - 1) / t * t + 1;
+            return bad(
+                "frames",
+                format!(
+                    "{} is not {t}k + 1 (try {below} or {})",
+                    self.frames,
+                    below + t
+                ),
+            );
+        }
+        if self.steps == 0 {
+            return bad("steps", "must be at least 1".into());
+        }
+        if !self.guidance.is_finite() || self.guidance < 0.0 {
+            return bad(
+                "guidance",
+                format!("must be a finite number >= 0, got {}", self.guidance),
+            );
+        }
+        if let Some(s) = self.flow_shift.filter(|s| !(s.is_finite() && *s > 0.0)) {
+            return bad("flow_shift", format!("must be a positive number, got {s}"));
+        }
+        if self.max_sequence_length == 0 {
+            return bad("max_sequence_length", "must be at least 1".into());
+        }
+        if let Some(noise) = &self.noise {
+            let want = rules.latent_shape(self.height, self.width, self.frames);
+            if noise.dims() != want {
+                return bad(
+                    "noise",
+                    format!(
+                        "has shape {:?}, expected {want:?} for {} frames of {}x{} (W x H)",
+                        noise.dims(),
+                        self.frames,
+                        self.width,
+                        self.height
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+}

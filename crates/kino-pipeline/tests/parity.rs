@@ -1,0 +1,216 @@
+//! The whole pipeline against diffusers 0.42.1's `WanPipeline` on the wan-tiny model.
+//!
+//! Golden fixtures: tests/fixtures/pipeline/{unipc_cfg,euler_nocfg}.safetensors, made by
+//! `tools/reference/make_pipeline_fixtures.py` (float32, CPU): the reference run with
+//! `latents=noise, output_type="np"`; each file holds that `noise` and the `frames` it returned;
+//! the request is in the script (and manifest.json) and mirrored in `request()` below.
+//! `unipc_cfg`: the model's UniPC, 4 steps, guidance 5 with a negative prompt, 9 frames of
+//! 32x48. `euler_nocfg`: Euler with shift 2, 3 steps, guidance 1, 5 frames of 16x32, 16 tokens.
+//!
+//! Tolerance 2e-3 (max abs, frames in [0, 1]), the bar. Measured (x86-64, f32, 2
+//! threads): unipc_cfg 2.2e-6, euler_nocfg 7.7e-7.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+use kino_pipeline::{
+    GenerateRequest, LoadOptions, NoProgress, Pipeline, PipelineError, Progress, SchedulerChoice,
+    Stage,
+};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn fixture(case: &str) -> HashMap<String, Tensor> {
+    let path = repo().join(format!("tests/fixtures/pipeline/{case}.safetensors"));
+    candle_core::safetensors::load(&path, &Device::Cpu).unwrap()
+}
+
+fn pipeline() -> Pipeline {
+    Pipeline::load(
+        repo().join("tests/fixtures/wan-tiny"),
+        &LoadOptions::default(),
+    )
+    .unwrap()
+}
+
+/// The requests of make_pipeline_fixtures.py's CASES.
+fn request(case: &str, noise: Option<Tensor>) -> GenerateRequest {
+    match case {
+        "unipc_cfg" => GenerateRequest {
+            prompt: "a red ball moves left on the green sky".into(),
+            negative_prompt: "blue cube".into(),
+            height: 32,
+            width: 48,
+            frames: 9,
+            steps: 4,
+            guidance: 5.0,
+            noise,
+            ..GenerateRequest::default()
+        },
+        "euler_nocfg" => GenerateRequest {
+            prompt: "the blue cube moves up slowly".into(),
+            height: 16,
+            width: 32,
+            frames: 5,
+            steps: 3,
+            guidance: 1.0,
+            max_sequence_length: 16,
+            scheduler: SchedulerChoice::Euler,
+            flow_shift: Some(2.0),
+            noise,
+            ..GenerateRequest::default()
+        },
+        other => panic!("no case {other}"),
+    }
+}
+
+#[derive(Default)]
+struct Recorder {
+    stages: Vec<Stage>,
+    steps: Vec<(usize, usize)>,
+}
+
+impl Progress for Recorder {
+    fn stage(&mut self, stage: Stage) {
+        self.stages.push(stage);
+    }
+    fn step(&mut self, index: usize, total: usize) {
+        self.steps.push((index, total));
+    }
+}
+
+fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    assert_eq!(a.dims(), b.dims());
+    let d = (a - b).unwrap().abs().unwrap().flatten_all().unwrap();
+    d.max(0).unwrap().to_scalar::<f32>().unwrap()
+}
+
+fn check_case(pipeline: &Pipeline, case: &str) {
+    let fx = fixture(case);
+    let mut progress = Recorder::default();
+    let video = pipeline
+        .generate(&request(case, Some(fx["noise"].clone())), &mut progress)
+        .unwrap();
+    let diff = max_abs_diff(&video.frames, &fx["frames"]);
+    eprintln!("{case}: max |ours - reference| over frames = {diff:.3e}");
+    assert!(diff <= 2e-3, "{case}: max abs difference {diff:e} > 2e-3");
+    assert_eq!(video.fps, 16.0);
+    let steps = request(case, None).steps;
+    assert_eq!(
+        progress.steps,
+        (0..steps).map(|i| (i, steps)).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        progress.stages,
+        [
+            Stage::LoadTextEncoder,
+            Stage::EncodePrompt,
+            Stage::Denoise,
+            Stage::Decode
+        ]
+    );
+}
+
+#[test]
+fn frames_match_the_reference() {
+    let pipeline = pipeline();
+    check_case(&pipeline, "unipc_cfg");
+    check_case(&pipeline, "euler_nocfg");
+}
+
+#[test]
+fn same_seed_same_video_and_noise_changes_it() {
+    let pipeline = pipeline();
+    let run = |seed| {
+        let req = GenerateRequest {
+            seed,
+            ..request("euler_nocfg", None)
+        };
+        pipeline.generate(&req, &mut NoProgress).unwrap().frames
+    };
+    let (a, b, c) = (run(7), run(7), run(8));
+    assert_eq!(max_abs_diff(&a, &b), 0.0);
+    assert!(max_abs_diff(&a, &c) > 1e-3);
+}
+
+#[test]
+fn rgb8_frames_round_the_floats() {
+    let pipeline = pipeline();
+    let fx = fixture("euler_nocfg");
+    let video = pipeline
+        .generate(
+            &request("euler_nocfg", Some(fx["noise"].clone())),
+            &mut NoProgress,
+        )
+        .unwrap();
+    let rgb = video.to_rgb8().unwrap();
+    assert_eq!(rgb.len(), 5);
+    assert_eq!(rgb[0].len(), 16 * 32 * 3);
+    let floats = video
+        .frames
+        .flatten_from(1)
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap();
+    for (bytes, floats) in rgb.iter().zip(&floats) {
+        for (&b, &f) in bytes.iter().zip(floats) {
+            assert_eq!(b, (f * 255.0).round() as u8);
+        }
+    }
+}
+
+#[test]
+fn bad_requests_name_the_field() {
+    let pipeline = pipeline();
+    let cases: [(&str, GenerateRequest); 5] = [
+        (
+            "height",
+            GenerateRequest {
+                height: 40,
+                ..request("euler_nocfg", None)
+            },
+        ),
+        (
+            "width",
+            GenerateRequest {
+                width: 0,
+                ..request("euler_nocfg", None)
+            },
+        ),
+        (
+            "frames",
+            GenerateRequest {
+                frames: 6,
+                ..request("euler_nocfg", None)
+            },
+        ),
+        (
+            "steps",
+            GenerateRequest {
+                steps: 0,
+                ..request("euler_nocfg", None)
+            },
+        ),
+        (
+            "noise",
+            GenerateRequest {
+                noise: Some(
+                    Tensor::zeros((1, 4, 2, 2, 2), candle_core::DType::F32, &Device::Cpu).unwrap(),
+                ),
+                ..request("euler_nocfg", None)
+            },
+        ),
+    ];
+    for (want, req) in cases {
+        match pipeline.generate(&req, &mut NoProgress) {
+            Err(PipelineError::InvalidRequest { field, message }) => {
+                assert_eq!(field, want, "{message}");
+            }
+            other => panic!("{want}: expected InvalidRequest, got {other:?}"),
+        }
+    }
+}
