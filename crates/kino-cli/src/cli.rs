@@ -36,6 +36,45 @@ pub enum Command {
     /// Measure speed (prints key=value lines).
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Train Kino's own models.
+    #[command(subcommand)]
+    Train(TrainCommand),
+}
+
+/// `kino train ...`
+#[derive(Debug, Subcommand)]
+pub enum TrainCommand {
+    /// Train kino-mini on clips of the procedural world (flow matching, AdamW, EMA), with a
+    /// checkpoint, an exported model folder and a loss curve every --checkpoint-every steps.
+    Mini(TrainMiniArgs),
+}
+
+/// `kino train mini`
+#[derive(Debug, Args)]
+pub struct TrainMiniArgs {
+    /// The run's folder: checkpoint/, model/ (the EMA weights, loadable with --model),
+    /// loss.png, samples/.
+    #[arg(long, short, default_value = "runs/kino-mini")]
+    pub out: PathBuf,
+    /// Train until this many steps in all (default: the recipe's, which made the shipped
+    /// weights).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Clips per step (default: the recipe's). Ignored with --resume.
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Seed of the data stream and initial weights. Ignored with --resume.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Continue the run in --out from its last checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Steps between checkpoints (a kill loses at most this many).
+    #[arg(long, default_value_t = 100)]
+    pub checkpoint_every: usize,
+    /// Do not render sample clips at each checkpoint.
+    #[arg(long)]
+    pub no_samples: bool,
 }
 
 /// Output options shared by every command that writes a video.
@@ -123,24 +162,33 @@ pub struct GenerateArgs {
     /// when --guidance is above 1).
     #[arg(long, default_value = "")]
     pub negative: String,
-    /// Frame width in pixels, a multiple of 16.
-    #[arg(long, default_value_t = 832)]
-    pub width: u32,
-    /// Frame height in pixels, a multiple of 16.
-    #[arg(long, default_value_t = 480)]
-    pub height: u32,
-    /// Number of frames, 4k + 1 (81 is about 5 s at 16 fps).
-    #[arg(long, default_value_t = 81)]
-    pub frames: u32,
-    /// Frames per second of the output file (default: the model's, 16 for Wan 2.1).
+    /// Width of the video in pixels (default: the model's; Wan 2.1 832, a multiple of 16).
+    /// For a model that generates small and upscales (kino-mini: 32 upscaled to 256), the
+    /// size the frames are resized to.
+    #[arg(long)]
+    pub width: Option<u32>,
+    /// Height of the video in pixels (default: the model's; Wan 2.1 480). See --width.
+    #[arg(long)]
+    pub height: Option<u32>,
+    /// Number of frames (default: the model's; Wan 2.1 81, which must be 4k + 1; kino-mini
+    /// 16, a multiple of 4).
+    #[arg(long)]
+    pub frames: Option<u32>,
+    /// Frames per second of the output file (default: the model's, 16 for Wan 2.1, 8 for
+    /// kino-mini).
     #[arg(long, allow_negative_numbers = true)]
     pub fps: Option<f64>,
-    /// Denoising steps.
-    #[arg(long, default_value_t = 50)]
-    pub steps: u32,
-    /// Classifier-free guidance scale (1 or less disables the negative pass).
-    #[arg(long, default_value_t = 5.0, allow_negative_numbers = true)]
-    pub guidance: f64,
+    /// Denoising steps (default: the model's; Wan 2.1 50).
+    #[arg(long)]
+    pub steps: Option<u32>,
+    /// Classifier-free guidance scale; 1 or less disables the negative pass (default: the
+    /// model's; Wan 2.1 5.0).
+    #[arg(long, allow_negative_numbers = true)]
+    pub guidance: Option<f64>,
+    /// Image-to-video: start the clip from this image (PNG or JPEG; resized to the model's
+    /// size). Only for models trained with a first-frame condition, such as kino-mini.
+    #[arg(long, value_name = "IMAGE")]
+    pub first_frame: Option<PathBuf>,
     /// The scheduler's flow shift (default: the model's scheduler config, 3.0 for Wan 2.1
     /// at 480p; 5.0 suits 720p).
     #[arg(long, allow_negative_numbers = true)]
@@ -152,9 +200,10 @@ pub struct GenerateArgs {
     /// implementation's run).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Prompt length in tokens; longer prompts are truncated with a warning.
-    #[arg(long, default_value_t = 512)]
-    pub max_sequence_length: usize,
+    /// Prompt length in tokens; longer prompts are truncated with a warning (default: the
+    /// model's; Wan 2.1 512).
+    #[arg(long)]
+    pub max_sequence_length: Option<usize>,
     /// Start from this noise instead of the seeded one: a .safetensors file with a tensor
     /// "noise" of shape (1, z, (frames - 1) / 4 + 1, height / 8, width / 8).
     #[arg(long, value_name = "FILE.safetensors")]

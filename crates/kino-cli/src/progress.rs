@@ -9,9 +9,11 @@ pub fn bar(len: u64, what: &str, quiet: bool) -> ProgressBar {
     }
     let bar = ProgressBar::new(len);
     bar.set_style(
-        ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
-            .expect("static template is valid")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{prefix:>8} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}",
+        )
+        .expect("static template is valid")
+        .progress_chars("=> "),
     );
     bar.set_prefix(what.to_string());
     bar

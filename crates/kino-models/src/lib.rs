@@ -27,6 +27,7 @@ pub mod config;
 pub mod dit;
 mod error;
 pub mod loading;
+pub mod ops;
 pub mod text;
 pub mod vae;
 

@@ -26,12 +26,14 @@
 //! # Ok(()) }
 //! ```
 
+mod defaults;
 mod error;
 mod memory;
 mod pipeline;
 mod progress;
 mod request;
 
+pub use defaults::ModelDefaults;
 pub use error::{PipelineError, Result};
 pub use memory::{MemoryEstimate, VideoSize, available_memory};
 pub use pipeline::{GeneratedVideo, LoadOptions, Pipeline};

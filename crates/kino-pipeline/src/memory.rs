@@ -50,16 +50,32 @@ impl MemoryEstimate {
     pub fn for_model(model: &ModelDir, dtype: DType, video: VideoSize) -> Result<Self> {
         let bytes = dtype.size_in_bytes() as u64;
         let mut params = 0u64;
-        for name in COMPONENTS {
+        for name in COMPONENTS.iter().filter(|n| model.has_component(n)) {
             let weights = model.weights(name)?;
             for tensor in weights.names() {
                 let (_, info) = weights.info(tensor)?;
                 params += info.shape.iter().product::<usize>() as u64;
             }
         }
-        let vae_config = model.vae_config()?;
-        let dit = dit_activations(&model.transformer_config()?, &vae_config, video) * bytes;
-        let vae = vae_activations(&vae_config, video) * bytes;
+        let dit_config = model.transformer_config()?;
+        let (dit, vae) = if model.has_component("vae") {
+            let vae_config = model.vae_config()?;
+            let (t, s) = (
+                vae_config.temporal_compression(),
+                vae_config.spatial_compression(),
+            );
+            let latent_frames = video.frames.saturating_sub(1) / t + 1;
+            (
+                dit_activations(&dit_config, latent_frames, s, video) * bytes,
+                vae_activations(&vae_config, video) * bytes,
+            )
+        } else {
+            // Pixel space: no VAE, the latent is the video.
+            (
+                dit_activations(&dit_config, video.frames, 1, video) * bytes,
+                0,
+            )
+        };
         let pixels = (video.frames * video.height * video.width * 3) as u64;
         Ok(Self {
             weights: params * bytes,
@@ -86,10 +102,13 @@ impl MemoryEstimate {
 
 /// Elements the transformer holds at once in one block: the token stream, the attention's
 /// q, k, v and output, and the feed-forward's hidden layer twice (before and after GELU).
-fn dit_activations(cfg: &WanTransformerConfig, vae: &WanVaeConfig, video: VideoSize) -> u64 {
+fn dit_activations(
+    cfg: &WanTransformerConfig,
+    latent_frames: usize,
+    s: usize,
+    video: VideoSize,
+) -> u64 {
     let [pt, ph, pw] = cfg.patch();
-    let (t, s) = (vae.temporal_compression(), vae.spatial_compression());
-    let latent_frames = video.frames.saturating_sub(1) / t + 1;
     let tokens = latent_frames / pt * (video.height / s / ph) * (video.width / s / pw);
     let dim = cfg.inner_dim();
     (tokens * (8 * dim + 2 * cfg.ffn_dim)) as u64
@@ -130,7 +149,8 @@ mod tests {
         let vae_cfg = WanVaeConfig::wan_2_1();
         let dit = dit_activations(
             &WanTransformerConfig::t2v_1_3b(),
-            &vae_cfg,
+            21,
+            vae_cfg.spatial_compression(),
             VideoSize::default(),
         );
         // 21 x 30 x 52 = 32,760 tokens, dim 1536, ffn 8960.

@@ -14,10 +14,11 @@ use kino_sampling::{
     guidance_enabled,
 };
 
+use crate::defaults::ModelDefaults;
 use crate::error::{PipelineError, Result};
 use crate::memory::{MemoryEstimate, VideoSize, available_memory};
 use crate::progress::{Progress, Stage};
-use crate::request::{GenerateRequest, SchedulerChoice, SizeRules, WAN_FPS};
+use crate::request::{GenerateRequest, SchedulerChoice, SizeRules};
 
 /// How to load a pipeline.
 #[derive(Debug, Clone)]
@@ -83,18 +84,40 @@ impl GeneratedVideo {
 
 impl SizeRules {
     /// The size rules of the model in `model`, from its transformer and VAE configs.
+    /// A model without a `vae` works on pixels: its latent is the RGB video itself.
     pub fn for_model(model: &ModelDir) -> Result<Self> {
         let dit = model.transformer_config()?;
+        let [pt, ph, pw] = dit.patch();
+        if !model.has_component("vae") {
+            return Ok(Self {
+                pixel_multiple: ph.max(pw),
+                temporal: 1,
+                spatial: 1,
+                latent_channels: dit.out_channels(),
+                pixel_space: true,
+                patch_frames: pt,
+            });
+        }
         let vae = model.vae_config()?;
-        let [_, ph, pw] = dit.patch();
         let spatial = vae.spatial_compression();
         Ok(Self {
             pixel_multiple: spatial * ph.max(pw),
             temporal: vae.temporal_compression(),
             spatial,
             latent_channels: vae.z_dim,
+            pixel_space: false,
+            patch_frames: pt,
         })
     }
+}
+
+/// How latents become frames.
+#[derive(Debug)]
+enum Decoder {
+    /// Wan's VAE (un-normalise, decode).
+    Vae(Box<(WanVaeConfig, AutoencoderKlWan)>),
+    /// A pixel-space model: the latents are the frames, in `[-1, 1]`.
+    Pixels,
 }
 
 /// A loaded Wan 2.1 text-to-video model: transformer and VAE in memory; the text encoder is
@@ -107,9 +130,9 @@ pub struct Pipeline {
     rules: SizeRules,
     memory: MemoryEstimate,
     scheduler_config: SchedulerConfig,
-    vae_config: WanVaeConfig,
+    defaults: ModelDefaults,
     transformer: WanTransformer3D,
-    vae: AutoencoderKlWan,
+    decoder: Decoder,
 }
 
 impl Pipeline {
@@ -128,16 +151,22 @@ impl Pipeline {
             });
         }
         let scheduler_config = SchedulerConfig::from_file(&model.scheduler_config()?)?;
-        let vae_config = model.vae_config()?;
+        let defaults = ModelDefaults::for_model(&model)?;
         let (dtype, device) = (options.dtype, options.device.clone());
         let vb = model
             .weights("transformer")?
             .into_var_builder(dtype, &device);
         let transformer = WanTransformer3D::new(&model.transformer_config()?, vb)
             .map_err(PipelineError::model("loading the transformer"))?;
-        let vb = model.weights("vae")?.into_var_builder(dtype, &device);
-        let vae = AutoencoderKlWan::new(&vae_config, vb)
-            .map_err(PipelineError::model("loading the VAE"))?;
+        let decoder = if rules.pixel_space {
+            Decoder::Pixels
+        } else {
+            let vae_config = model.vae_config()?;
+            let vb = model.weights("vae")?.into_var_builder(dtype, &device);
+            let vae = AutoencoderKlWan::new(&vae_config, vb)
+                .map_err(PipelineError::model("loading the VAE"))?;
+            Decoder::Vae(Box::new((vae_config, vae)))
+        };
         Ok(Self {
             model,
             dtype,
@@ -145,15 +174,27 @@ impl Pipeline {
             rules,
             memory,
             scheduler_config,
-            vae_config,
+            defaults,
             transformer,
-            vae,
+            decoder,
         })
     }
 
     /// The size rules requests must follow.
     pub fn size_rules(&self) -> SizeRules {
         self.rules
+    }
+
+    /// The model's generation defaults ([`ModelDefaults::request`] makes a request of them).
+    pub fn defaults(&self) -> &ModelDefaults {
+        &self.defaults
+    }
+
+    /// Whether the model takes a first frame ([`GenerateRequest::first_frame`]): its
+    /// transformer's input is the latent, a mask channel and the conditioning frames.
+    pub fn takes_first_frame(&self) -> bool {
+        let z = self.rules.latent_channels;
+        self.rules.pixel_space && self.transformer.config().in_channels == 2 * z + 1
     }
 
     /// The peak memory estimated at load time.
@@ -168,6 +209,14 @@ impl Pipeline {
         progress: &mut dyn Progress,
     ) -> Result<GeneratedVideo> {
         request.validate(&self.rules)?;
+        if request.first_frame.is_some() && !self.takes_first_frame() {
+            return Err(PipelineError::InvalidRequest {
+                field: "first_frame",
+                message: "this model was not trained with a first-frame condition \
+                          (text-to-video only)"
+                    .into(),
+            });
+        }
         let guided = guidance_enabled(request.guidance);
         let (text, negative) = self.encode_prompts(request, guided, progress)?;
         let mut scheduler = FlowScheduler::new(self.scheduler_config(request))?;
@@ -182,9 +231,14 @@ impl Pipeline {
             None => kino_sampling::randn(&shape, request.seed, &self.device)?,
         };
 
+        let condition = self
+            .condition(request, &shape)
+            .map_err(PipelineError::model("preparing the first-frame condition"))?;
+
         progress.stage(Stage::Denoise);
         let latents = self.denoise(
             noise,
+            condition.as_ref(),
             &text,
             negative.as_ref(),
             request,
@@ -193,13 +247,49 @@ impl Pipeline {
         )?;
 
         progress.stage(Stage::Decode);
-        let frames = self
+        let mut frames = self
             .decode(&latents)
             .map_err(PipelineError::model("decoding the latents"))?;
+        if let Some((h, w)) = request.output_size
+            && (h, w) != (request.height, request.width)
+        {
+            frames = resize_frames(&frames, h, w)
+                .map_err(PipelineError::model("resizing the frames"))?;
+        }
         Ok(GeneratedVideo {
             frames,
-            fps: WAN_FPS,
+            fps: self.defaults.fps,
         })
+    }
+
+    /// The conditioning channels `(1, 1 + z, T, H, W)` of a model that takes a first frame:
+    /// a mask that is 1 on the given frame and that frame in `[-1, 1]` (zeros when the
+    /// request has none, as in training's text-only share). `None` for other models.
+    fn condition(
+        &self,
+        request: &GenerateRequest,
+        shape: &[usize; 5],
+    ) -> candle_core::Result<Option<Tensor>> {
+        if !self.takes_first_frame() {
+            return Ok(None);
+        }
+        let [_, z, t, h, w] = *shape;
+        let zeros = Tensor::zeros((1, 1 + z, t, h, w), DType::F32, &self.device)?;
+        let Some(frame) = &request.first_frame else {
+            return Ok(Some(zeros));
+        };
+        // (H, W, 3) in [0, 1] -> (1, 3, 1, H, W) in [-1, 1]
+        let frame = frame
+            .to_device(&self.device)?
+            .to_dtype(DType::F32)?
+            .affine(2.0, -1.0)?
+            .permute((2, 0, 1))?
+            .unsqueeze(1)?
+            .unsqueeze(0)?;
+        let mask = Tensor::ones((1, 1, 1, h, w), DType::F32, &self.device)?;
+        let first = Tensor::cat(&[mask, frame], 1)?; // (1, 1 + z, 1, H, W)
+        let rest = zeros.narrow(2, 1, t - 1)?;
+        Ok(Some(Tensor::cat(&[first, rest], 2)?))
     }
 
     /// The prompt's embeddings, and the negative prompt's when guidance is on; the text
@@ -215,6 +305,17 @@ impl Pipeline {
             .map_err(PipelineError::model("loading the text encoder"))?
             .with_max_sequence_length(request.max_sequence_length);
         progress.stage(Stage::EncodePrompt);
+        if self.defaults.vocabulary.is_some() {
+            let unknown = encoder.tokenizer().unknown_words(&request.prompt);
+            if !unknown.is_empty() {
+                progress.warning(&format!(
+                    "ignored words outside this model's vocabulary ({}): {}; for open-vocabulary \
+                     prompts use --model DIR with a model such as Wan 2.1 T2V",
+                    self.defaults.vocabulary.as_deref().unwrap_or("closed"),
+                    unknown.join(", ")
+                ));
+            }
+        }
         // One prompt per call, as the reference encodes the prompt and the negative apart.
         let mut encode = |prompt: &str| -> Result<Tensor> {
             let (embeds, warnings) = encoder
@@ -262,6 +363,7 @@ impl Pipeline {
     fn denoise(
         &self,
         mut latents: Tensor,
+        condition: Option<&Tensor>,
         text: &Tensor,
         negative: Option<&Tensor>,
         request: &GenerateRequest,
@@ -273,15 +375,23 @@ impl Pipeline {
         for (i, &t) in timesteps.iter().enumerate() {
             // (B,): the same timestep for the whole batch of one.
             let timestep = Tensor::new(&[t as f32], &self.device).map_err(run_err)?;
+            let input = match condition {
+                Some(c) => Tensor::cat(
+                    &[&latents, &c.to_dtype(latents.dtype()).map_err(run_err)?],
+                    1,
+                )
+                .map_err(run_err)?,
+                None => latents.clone(),
+            };
             let cond = self
                 .transformer
-                .forward(&latents, &timestep, text)
+                .forward(&input, &timestep, text)
                 .map_err(run_err)?;
             let velocity = match negative {
                 Some(negative) => {
                     let uncond = self
                         .transformer
-                        .forward(&latents, &timestep, negative)
+                        .forward(&input, &timestep, negative)
                         .map_err(run_err)?;
                     cfg(&cond, &uncond, request.guidance)?
                 }
@@ -297,8 +407,14 @@ impl Pipeline {
     /// `latents / (1 / std) + mean`, `vae.decode`, then `VideoProcessor.postprocess_video`
     /// (`x * 0.5 + 0.5` clamped to `[0, 1]`, channels last).
     fn decode(&self, latents: &Tensor) -> candle_core::Result<Tensor> {
-        let z = denormalize_latents(&self.vae_config, &latents.to_dtype(self.dtype)?)?;
-        let video = self.vae.decode(&z)?; // (1, 3, T, H, W) in [-1, 1]
+        let video = match &self.decoder {
+            Decoder::Vae(vae) => {
+                let (config, vae) = (&vae.0, &vae.1);
+                let z = denormalize_latents(config, &latents.to_dtype(self.dtype)?)?;
+                vae.decode(&z)? // (1, 3, T, H, W) in [-1, 1]
+            }
+            Decoder::Pixels => latents.clone(),
+        };
         video
             .affine(0.5, 0.5)?
             .clamp(0f32, 1f32)?
@@ -307,6 +423,17 @@ impl Pipeline {
             .permute((1, 2, 3, 0))? // (3, T, H, W) -> (T, H, W, 3)
             .contiguous()
     }
+}
+
+/// Bilinear resize of frames `(T, H, W, 3)` to `(T, height, width, 3)`.
+fn resize_frames(frames: &Tensor, height: usize, width: usize) -> candle_core::Result<Tensor> {
+    frames
+        .permute((0, 3, 1, 2))? // (T, 3, H, W)
+        .contiguous()?
+        .upsample_bilinear2d(height, width, false)?
+        .clamp(0f32, 1f32)?
+        .permute((0, 2, 3, 1))?
+        .contiguous()
 }
 
 fn run_err(source: candle_core::Error) -> PipelineError {

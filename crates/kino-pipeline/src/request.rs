@@ -47,6 +47,12 @@ pub struct GenerateRequest {
     /// The initial noise `(1, z_dim, T', H/8, W/8)`, replacing the seeded noise: with the
     /// same noise, the same request gives the reference's video.
     pub noise: Option<Tensor>,
+    /// Image-to-video: the clip's first frame `(height, width, 3)` f32 in `[0, 1]`, for models
+    /// trained with a first-frame condition (kino-mini); the clip continues from it.
+    pub first_frame: Option<Tensor>,
+    /// Resize the frames to `(height, width)` after decoding (bilinear); `None` keeps the
+    /// model's size.
+    pub output_size: Option<(usize, usize)>,
 }
 
 impl Default for GenerateRequest {
@@ -64,6 +70,8 @@ impl Default for GenerateRequest {
             max_sequence_length: kino_models::text::DEFAULT_MAX_SEQUENCE_LENGTH,
             scheduler: SchedulerChoice::Model,
             noise: None,
+            first_frame: None,
+            output_size: None,
         }
     }
 }
@@ -76,12 +84,17 @@ pub const WAN_FPS: f64 = 16.0;
 pub struct SizeRules {
     /// Height and width must be multiples of this (VAE spatial factor times DiT patch).
     pub pixel_multiple: usize,
-    /// Frames must be `temporal * k + 1`.
+    /// VAE temporal factor: frames must be `temporal * k + 1` (1 for a pixel-space model).
     pub temporal: usize,
-    /// VAE spatial factor: latent side = pixel side / this.
+    /// VAE spatial factor: latent side = pixel side / this (1 for a pixel-space model).
     pub spatial: usize,
-    /// Latent channels.
+    /// Latent channels (3 for a pixel-space model).
     pub latent_channels: usize,
+    /// The model works on pixels (no VAE): its frames must be a multiple of the DiT's
+    /// temporal patch, `patch_frames`.
+    pub pixel_space: bool,
+    /// The DiT's temporal patch size.
+    pub patch_frames: usize,
 }
 
 impl SizeRules {
@@ -90,10 +103,43 @@ impl SizeRules {
         [
             1,
             self.latent_channels,
-            (frames - 1) / self.temporal + 1,
+            self.latent_frames(frames),
             height / self.spatial,
             width / self.spatial,
         ]
+    }
+
+    /// Latent frames for `frames` video frames.
+    pub fn latent_frames(&self, frames: usize) -> usize {
+        if self.pixel_space {
+            frames
+        } else {
+            frames.saturating_sub(1) / self.temporal + 1
+        }
+    }
+
+    /// Why `frames` is not a valid frame count, with the nearest valid ones; `None` if it is.
+    pub fn frames_problem(&self, frames: usize) -> Option<String> {
+        if self.pixel_space {
+            let m = self.patch_frames.max(1);
+            if frames > 0 && frames.is_multiple_of(m) {
+                return None;
+            }
+            let below = (frames / m * m).max(m);
+            return Some(format!(
+                "{frames} is not a positive multiple of {m} (try {below} or {})",
+                below + m
+            ));
+        }
+        let t = self.temporal;
+        if frames > 0 && (frames - 1).is_multiple_of(t) {
+            return None;
+        }
+        let below = (frames.max(1) - 1) / t * t + 1;
+        Some(format!(
+            "{frames} is not {t}k + 1 (try {below} or {})",
+            below + t
+        ))
     }
 }
 
@@ -107,17 +153,8 @@ impl GenerateRequest {
                 return bad(field, format!("{v} is not a positive multiple of {m}"));
             }
         }
-        let t = rules.temporal;
-        if self.frames == 0 || !(self.frames - 1).is_multiple_of(t) {
-            let below = (self.frames.max(1) - 1) / t * t + 1;
-            return bad(
-                "frames",
-                format!(
-                    "{} is not {t}k + 1 (try {below} or {})",
-                    self.frames,
-                    below + t
-                ),
-            );
+        if let Some(problem) = rules.frames_problem(self.frames) {
+            return bad("frames", problem);
         }
         if self.steps == 0 {
             return bad("steps", "must be at least 1".into());
@@ -133,6 +170,27 @@ impl GenerateRequest {
         }
         if self.max_sequence_length == 0 {
             return bad("max_sequence_length", "must be at least 1".into());
+        }
+        if let Some((h, w)) = self.output_size
+            && (h == 0 || w == 0 || h > 8192 || w > 8192)
+        {
+            return bad(
+                "output_size",
+                format!("{w}x{h} (W x H) is outside 1 to 8192 pixels a side"),
+            );
+        }
+        if let Some(frame) = &self.first_frame
+            && frame.dims() != [self.height, self.width, 3]
+        {
+            return bad(
+                "first_frame",
+                format!(
+                    "has shape {:?}, expected [{}, {}, 3] (height, width, RGB)",
+                    frame.dims(),
+                    self.height,
+                    self.width
+                ),
+            );
         }
         if let Some(noise) = &self.noise {
             let want = rules.latent_shape(self.height, self.width, self.frames);

@@ -38,3 +38,4 @@ pub use scene::{
     Background, Colour, DEFAULT_BACKGROUND, MAX_OBJECTS, Motion, Object, SceneSpec, Shape,
 };
 pub use truth::{BBox, GroundTruth, ObjectFrame, ObjectTruth, Point};
+pub use words::vocabulary;

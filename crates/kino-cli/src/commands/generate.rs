@@ -12,19 +12,21 @@ use indicatif::ProgressBar;
 use kino_media::{RgbImage, VideoSpec};
 use kino_models::ModelDir;
 use kino_pipeline::{
-    GenerateRequest, LoadOptions, Pipeline, PipelineError, Progress, SchedulerChoice, SizeRules,
-    Stage, VideoSize,
+    GenerateRequest, LoadOptions, ModelDefaults, Pipeline, PipelineError, Progress,
+    SchedulerChoice, SizeRules, Stage, VideoSize,
 };
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-/// Where `--model mini` is looked for, in order.
-fn mini_candidates() -> Vec<PathBuf> {
+/// Where `--model mini` is looked for, in order: `$KINO_MINI_DIR`, `./models/kino-mini`, the
+/// repository the binary was built in, and the repository around `target/<profile>/kino`.
+pub fn mini_candidates() -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Some(dir) = std::env::var_os("KINO_MINI_DIR") {
         out.push(PathBuf::from(dir));
     }
     out.push(PathBuf::from("models/kino-mini"));
+    out.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/kino-mini"));
     if let Ok(exe) = std::env::current_exe() {
         // target/{debug,release}/kino -> repository root
         if let Some(root) = exe.parent().and_then(Path::parent).and_then(Path::parent) {
@@ -34,36 +36,50 @@ fn mini_candidates() -> Vec<PathBuf> {
     out
 }
 
+/// The model folder `--model` names: `mini` (kino-mini, shipped in the repository) or a
+/// diffusers-layout folder, checked for `model_index.json` and its component folders.
+pub fn resolve_model(model: &str) -> anyhow::Result<PathBuf> {
+    let dir = if model == "mini" {
+        mini_candidates()
+            .into_iter()
+            .find(|p| p.join("model_index.json").is_file())
+            .with_context(|| {
+                "kino-mini's weights are not installed (looked for models/kino-mini/model_index.json \
+                 in the working folder and the repository); run `kino train mini` to make them, \
+                 set KINO_MINI_DIR, or pass --model DIR with a diffusers-layout model"
+            })?
+    } else {
+        check_model_dir(Path::new(model))?
+    };
+    let class = read_model_index(&dir)?;
+    if class != "WanPipeline" {
+        bail!(
+            "{}: a {class} model; kino runs WanPipeline (Wan 2.1 text-to-video) models",
+            dir.display()
+        );
+    }
+    Ok(dir)
+}
+
 /// Checks flags, resolves the model, generates, and writes the video (and `--frames-out`).
 pub fn run(args: &GenerateArgs, quiet: bool) -> anyhow::Result<()> {
     let format = output::format_of(&args.output)?;
-    let spec = VideoSpec {
-        width: args.width,
-        height: args.height,
-        fps: args.fps.unwrap_or(kino_pipeline::WAN_FPS),
-    };
-    output::check_spec(format, &spec, args.frames)?;
     check_flags(args)?;
-    let model_dir = if args.model == "mini" {
-        mini_candidates().into_iter().find(|p| p.join("model_index.json").is_file()).with_context(|| {
-            "kino-mini's weights are not installed (looked for models/kino-mini/model_index.json); \
-             kino-mini is trained in a later milestone; meanwhile `kino world render PROMPT -o OUT` renders \
-             simple captions without a model, or pass --model DIR with a diffusers-layout model"
-        })?
-    } else {
-        check_model_dir(Path::new(&args.model))?
-    };
-    let class = read_model_index(&model_dir)?;
-    if class != "WanPipeline" {
-        bail!(
-            "{}: a {class} model; kino generate runs WanPipeline (Wan 2.1 text-to-video) models",
-            model_dir.display()
-        );
-    }
+    let model_dir = resolve_model(&args.model)?;
     let model = ModelDir::open(&model_dir)?;
     let rules = SizeRules::for_model(&model)?;
-    let request = request(args, &rules)?;
+    let defaults = ModelDefaults::for_model(&model)?;
+    let request = request(args, &rules, &defaults)?;
     request.validate(&rules).map_err(usage_if_invalid)?;
+    let (out_height, out_width) = request
+        .output_size
+        .unwrap_or((request.height, request.width));
+    let spec = VideoSpec {
+        width: out_width as u32,
+        height: out_height as u32,
+        fps: args.fps.unwrap_or(defaults.fps),
+    };
+    output::check_spec(format, &spec, request.frames as u32)?;
 
     let writer = output::open(&args.output, format, spec)?;
     let options = LoadOptions {
@@ -80,7 +96,9 @@ pub fn run(args: &GenerateArgs, quiet: bool) -> anyhow::Result<()> {
     }
     let pipeline = Pipeline::load(&model_dir, &options)?;
     let mut progress = BarProgress::new(quiet);
-    let video = pipeline.generate(&request, &mut progress)?;
+    let video = pipeline
+        .generate(&request, &mut progress)
+        .map_err(usage_if_invalid)?;
     progress.finish();
 
     if let Some(path) = &args.frames_out {
@@ -92,83 +110,112 @@ pub fn run(args: &GenerateArgs, quiet: bool) -> anyhow::Result<()> {
     let frames = video.to_rgb8()?;
     output::write_frames(&args.output, writer, frames.len(), quiet, |i| {
         Ok(
-            RgbImage::from_raw(args.width, args.height, frames[i].clone())
+            RgbImage::from_raw(spec.width, spec.height, frames[i].clone())
                 .expect("generated frames have the requested size"),
         )
     })?;
     Ok(())
 }
 
-/// The checks that need no model: sizes, frame count, steps, guidance, shift, prompt length.
-/// Wan 2.1's rules (multiples of 16, 4k + 1 frames); the model's own are checked once it is
-/// found.
+/// The checks that need no model: counts and scales that are wrong for any model.
 fn check_flags(args: &GenerateArgs) -> anyhow::Result<()> {
     for (flag, v) in [("--height", args.height), ("--width", args.width)] {
-        if v == 0 || !v.is_multiple_of(16) {
-            crate::usage_bail!("{flag} must be a positive multiple of 16, got {v}");
+        if v == Some(0) {
+            crate::usage_bail!("{flag} must be at least 1");
         }
     }
-    if args.frames == 0 || !(args.frames - 1).is_multiple_of(4) {
-        let below = (args.frames.max(1) - 1) / 4 * 4 + 1;
-        crate::usage_bail!(
-            "--frames must be 4k + 1 (1, 5, 9, ..., 81), got {}; try {below} or {}",
-            args.frames,
-            below + 4
-        );
+    if args.frames == Some(0) {
+        crate::usage_bail!("--frames must be at least 1");
     }
-    if args.steps == 0 {
+    if args.steps == Some(0) {
         crate::usage_bail!("--steps must be at least 1");
     }
-    if !args.guidance.is_finite() || args.guidance < 0.0 {
-        crate::usage_bail!(
-            "--guidance must be a finite number >= 0, got {}",
-            args.guidance
-        );
+    if let Some(g) = args.guidance.filter(|g| !g.is_finite() || *g < 0.0) {
+        crate::usage_bail!("--guidance must be a finite number >= 0, got {g}");
     }
     if let Some(s) = args.flow_shift.filter(|s| !(s.is_finite() && *s > 0.0)) {
         crate::usage_bail!("--flow-shift must be a positive number, got {s}");
     }
-    if args.max_sequence_length == 0 {
+    if args.max_sequence_length == Some(0) {
         crate::usage_bail!("--max-sequence-length must be at least 1");
+    }
+    if let Some(fps) = args.fps.filter(|f| !(f.is_finite() && *f > 0.0)) {
+        crate::usage_bail!("--fps must be a positive number, got {fps}");
     }
     Ok(())
 }
 
-/// The library request the flags describe, with `--noise` read.
-fn request(args: &GenerateArgs, rules: &SizeRules) -> anyhow::Result<GenerateRequest> {
-    let noise = match &args.noise {
-        Some(path) => Some(load_noise(path, rules, args)?),
-        None => None,
+/// The library request the flags describe over the model's defaults, with `--noise` and
+/// `--first-frame` read. For a model that upscales its output (kino-mini), --width/--height
+/// set the output size; otherwise they set the generated size.
+fn request(
+    args: &GenerateArgs,
+    rules: &SizeRules,
+    defaults: &ModelDefaults,
+) -> anyhow::Result<GenerateRequest> {
+    let mut request = defaults.request(&args.prompt);
+    request.negative_prompt = args.negative.clone();
+    match request.output_size {
+        Some((h, w)) => {
+            request.output_size = Some((
+                args.height.map_or(h, |v| v as usize),
+                args.width.map_or(w, |v| v as usize),
+            ));
+        }
+        None => {
+            request.height = args.height.map_or(request.height, |v| v as usize);
+            request.width = args.width.map_or(request.width, |v| v as usize);
+        }
+    }
+    request.frames = args.frames.map_or(request.frames, |v| v as usize);
+    request.steps = args.steps.map_or(request.steps, |v| v as usize);
+    request.guidance = args.guidance.unwrap_or(request.guidance);
+    request.max_sequence_length = args
+        .max_sequence_length
+        .unwrap_or(request.max_sequence_length);
+    request.flow_shift = args.flow_shift;
+    request.seed = args.seed;
+    request.scheduler = match args.scheduler {
+        None => SchedulerChoice::Model,
+        Some(SchedulerArg::Unipc) => SchedulerChoice::UniPc,
+        Some(SchedulerArg::Euler) => SchedulerChoice::Euler,
     };
-    Ok(GenerateRequest {
-        prompt: args.prompt.clone(),
-        negative_prompt: args.negative.clone(),
-        height: args.height as usize,
-        width: args.width as usize,
-        frames: args.frames as usize,
-        steps: args.steps as usize,
-        guidance: args.guidance,
-        flow_shift: args.flow_shift,
-        seed: args.seed,
-        max_sequence_length: args.max_sequence_length,
-        scheduler: match args.scheduler {
-            None => SchedulerChoice::Model,
-            Some(SchedulerArg::Unipc) => SchedulerChoice::UniPc,
-            Some(SchedulerArg::Euler) => SchedulerChoice::Euler,
-        },
-        noise,
-    })
+    if let Some(path) = &args.noise {
+        request.noise = Some(load_noise(path, rules, &request)?);
+    }
+    if let Some(path) = &args.first_frame {
+        request.first_frame = Some(load_first_frame(path, request.height, request.width)?);
+    }
+    Ok(request)
+}
+
+/// An image file as `(height, width, 3)` f32 in `[0, 1]`, resized (bilinear) to the size the
+/// model generates at.
+fn load_first_frame(path: &Path, height: usize, width: usize) -> anyhow::Result<Tensor> {
+    let image = kino_media::read_image(path)
+        .with_context(|| format!("--first-frame {}", path.display()))?;
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    let pixels = Tensor::from_vec(image.into_raw(), (h, w, 3), &Device::Cpu)?
+        .to_dtype(candle_core::DType::F32)?
+        .affine(1.0 / 255.0, 0.0)?;
+    if (h, w) == (height, width) {
+        return Ok(pixels);
+    }
+    Ok(pixels
+        .permute((2, 0, 1))?
+        .unsqueeze(0)?
+        .contiguous()?
+        .upsample_bilinear2d(height, width, false)?
+        .squeeze(0)?
+        .permute((1, 2, 0))?
+        .contiguous()?)
 }
 
 /// Tensor "noise" of a safetensors file; a wrong shape is a usage error naming the one wanted.
-fn load_noise(path: &Path, rules: &SizeRules, args: &GenerateArgs) -> anyhow::Result<Tensor> {
+fn load_noise(path: &Path, rules: &SizeRules, request: &GenerateRequest) -> anyhow::Result<Tensor> {
     let mut tensors = candle_core::safetensors::load(path, &Device::Cpu)
         .with_context(|| format!("--noise {}: cannot read it as safetensors", path.display()))?;
-    let want = rules.latent_shape(
-        args.height as usize,
-        args.width as usize,
-        args.frames as usize,
-    );
+    let want = rules.latent_shape(request.height, request.width, request.frames);
     let Some(noise) = tensors.remove("noise") else {
         let mut names: Vec<_> = tensors.keys().cloned().collect();
         names.sort();
@@ -183,9 +230,9 @@ fn load_noise(path: &Path, rules: &SizeRules, args: &GenerateArgs) -> anyhow::Re
             "--noise {}: tensor \"noise\" has shape {:?}, expected {want:?} for {} frames of {}x{}",
             path.display(),
             noise.dims(),
-            args.frames,
-            args.width,
-            args.height
+            request.frames,
+            request.width,
+            request.height
         );
     }
     Ok(noise)
@@ -207,7 +254,14 @@ fn save_frames(path: &Path, frames: &Tensor) -> anyhow::Result<()> {
 /// Request errors become usage errors (exit code 2); others stay failures.
 fn usage_if_invalid(err: PipelineError) -> anyhow::Error {
     match err {
-        PipelineError::InvalidRequest { .. } => anyhow::Error::new(UsageError(err.to_string())),
+        PipelineError::InvalidRequest { field, message } => {
+            let flag = match field {
+                "output_size" => "--width/--height".to_string(),
+                "negative_prompt" => "--negative".to_string(),
+                other => format!("--{}", other.replace('_', "-")),
+            };
+            anyhow::Error::new(UsageError(format!("{flag}: {message}")))
+        }
         other => other.into(),
     }
 }

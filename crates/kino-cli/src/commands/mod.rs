@@ -5,9 +5,10 @@ mod bench_dit;
 mod generate;
 mod info;
 mod output;
+mod train;
 mod world;
 
-use crate::cli::{BenchCommand, Cli, Command, WorldCommand};
+use crate::cli::{BenchCommand, Cli, Command, TrainCommand, WorldCommand};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -17,5 +18,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Info(args) => info::run(&args),
         Command::Bench(BenchCommand::Encode(args)) => bench::encode(&args, cli.quiet),
         Command::Bench(BenchCommand::Dit(args)) => bench_dit::run(&args, cli.quiet),
+        Command::Train(TrainCommand::Mini(args)) => train::mini(&args, cli.quiet),
     }
 }

@@ -1,8 +1,9 @@
 //! Attention: a memory-bounded scaled-dot-product attention, and `WanAttention` (the self- and
 //! cross-attention layers of a Wan block, with RMSNorm on queries and keys).
 
+use crate::ops::{rms_norm, softmax_last_dim};
 use candle_core::{D, Result, Tensor};
-use candle_nn::{Linear, Module, VarBuilder, linear, ops::rms_norm, ops::softmax_last_dim};
+use candle_nn::{Linear, Module, VarBuilder, linear};
 
 use super::rope::{RopeTables, rope};
 

@@ -108,5 +108,5 @@ fn axis_table(dim: usize, len: usize) -> (Vec<f32>, Vec<f32>) {
 pub fn rope(x: &Tensor, tables: &RopeTables) -> Result<Tensor> {
     let cos = tables.cos.to_dtype(x.dtype())?;
     let sin = tables.sin.to_dtype(x.dtype())?;
-    candle_nn::rotary_emb::rope_i(&x.contiguous()?, &cos, &sin)
+    crate::ops::rope_interleaved(x, &cos, &sin)
 }

@@ -66,6 +66,10 @@ impl ModelIndex {
                     other => return Err(bad(&key, format!("expected a string, found {other}"))),
                 },
                 "_diffusers_version" => diffusers_version = value.as_str().map(str::to_string),
+                // Kino's own generation defaults travel in a key diffusers ignores.
+                "_kino_defaults" => {
+                    settings.insert(key, value);
+                }
                 _ if key.starts_with('_') => {}
                 _ => match &value {
                     Value::Array(pair) if pair.len() == 2 => match (&pair[0], &pair[1]) {
@@ -143,6 +147,11 @@ impl ModelDir {
     /// The parsed `model_index.json`.
     pub fn index(&self) -> &ModelIndex {
         &self.index
+    }
+
+    /// Whether `model_index.json` lists the component (and so its folder exists).
+    pub fn has_component(&self, name: &str) -> bool {
+        self.index.components.contains_key(name)
     }
 
     /// The folder of a listed component, e.g. `component_dir("vae")`.

@@ -117,7 +117,7 @@ impl Umt5Attention {
             .matmul(&k.t()?)?
             .broadcast_add(position_bias)?
             .broadcast_add(mask_bias)?;
-        let weights = candle_nn::ops::softmax_last_dim(&scores)?;
+        let weights = crate::ops::softmax_last_dim(&scores)?;
         // (batch, heads, seq, d_kv) -> (batch, seq, heads * d_kv)
         let out = weights.matmul(&v)?.transpose(1, 2)?.reshape((
             batch,

@@ -44,10 +44,10 @@ impl PromptEncoder {
     /// [`Self::load`] with the encoder's weights (and so its computation and output) in
     /// `dtype`. RMS norms accumulate in f32 whatever the dtype.
     pub fn load_as(model: &ModelDir, device: &Device, dtype: DType) -> Result<Self> {
-        let tokenizer = model
-            .tokenizer_json()
-            .and_then(WanTokenizer::from_file)
-            .map_err(candle_core::Error::wrap)?;
+        let tokenizer_json = model.tokenizer_json().map_err(candle_core::Error::wrap)?;
+        let tokenizer = WanTokenizer::from_file(&tokenizer_json)
+            .map_err(candle_core::Error::wrap)?
+            .with_lowercase(lowercase_prompts(&tokenizer_json));
         let cfg = model
             .text_encoder_config()
             .map_err(candle_core::Error::wrap)?;
@@ -103,4 +103,14 @@ impl PromptEncoder {
         let keep = mask.unsqueeze(2)?.broadcast_as(hidden.shape())?;
         keep.where_cond(&hidden, &hidden.zeros_like()?)
     }
+}
+
+/// `do_lower_case` of the `tokenizer_config.json` beside `tokenizer_json` (false when absent).
+fn lowercase_prompts(tokenizer_json: &std::path::Path) -> bool {
+    let config = tokenizer_json.with_file_name("tokenizer_config.json");
+    std::fs::read_to_string(config)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|v| v.get("do_lower_case").and_then(serde_json::Value::as_bool))
+        .unwrap_or(false)
 }

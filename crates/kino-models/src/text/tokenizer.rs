@@ -24,6 +24,7 @@ pub struct WanTokenizer {
     tokenizer: Tokenizer,
     path: PathBuf,
     pad_id: u32,
+    lowercase: bool,
 }
 
 /// One prompt that was longer than `max_sequence_length` tokens and lost its tail.
@@ -117,7 +118,47 @@ impl WanTokenizer {
             tokenizer,
             path: path.to_path_buf(),
             pad_id,
+            lowercase: false,
         })
+    }
+
+    /// The same tokenizer, lower-casing prompts after cleaning when `lowercase` (the
+    /// `do_lower_case` of a `tokenizer_config.json`; Wan's files do not set it, kino-mini's
+    /// closed vocabulary is lower case).
+    pub fn with_lowercase(mut self, lowercase: bool) -> Self {
+        self.lowercase = lowercase;
+        self
+    }
+
+    /// The prompt as it is tokenized: cleaned, and lower-cased if the tokenizer says so.
+    fn prepare(&self, prompt: &str) -> String {
+        let cleaned = clean_prompt(prompt);
+        if self.lowercase {
+            cleaned.to_lowercase()
+        } else {
+            cleaned
+        }
+    }
+
+    /// The words of `prompt` (split on whitespace, punctuation trimmed) that the vocabulary
+    /// cannot spell without its unknown token: a closed-vocabulary model ignores them.
+    pub fn unknown_words(&self, prompt: &str) -> Vec<String> {
+        let unk = self.tokenizer.token_to_id("<unk>");
+        let mut unknown = Vec::new();
+        for word in self.prepare(prompt).split_whitespace() {
+            let word = word.trim_matches(|c: char| !c.is_alphanumeric());
+            if word.is_empty() {
+                continue;
+            }
+            let has_unk = match self.tokenizer.encode(word, false) {
+                Ok(encoding) => encoding.get_ids().iter().any(|id| Some(*id) == unk),
+                Err(_) => true,
+            };
+            if has_unk && !unknown.iter().any(|w| w == word) {
+                unknown.push(word.to_string());
+            }
+        }
+        unknown
     }
 
     /// The id of `<pad>` (0 in umT5).
@@ -143,7 +184,7 @@ impl WanTokenizer {
             warnings: Vec::new(),
         };
         for (index, prompt) in prompts.iter().enumerate() {
-            let cleaned = clean_prompt(prompt);
+            let cleaned = self.prepare(prompt);
             let wrap = |e: tokenizers::Error| {
                 candle_core::Error::Msg(format!(
                     "tokenizing prompt {index} with {}: {e}",

@@ -26,7 +26,7 @@ impl Umt5LayerNorm {
 
     /// `x * rsqrt(mean(x^2) + eps) * weight` over the last dimension.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        candle_nn::ops::rms_norm(x, &self.weight, self.eps)
+        crate::ops::rms_norm(x, &self.weight, self.eps)
     }
 }
 

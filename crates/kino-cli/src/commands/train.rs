@@ -1,0 +1,86 @@
+//! `kino train mini`: runs kino-train with a progress bar (steps, loss, ETA).
+
+use std::path::Path;
+
+use indicatif::ProgressBar;
+use kino_train::{Recipe, TrainOptions, TrainProgress};
+
+use crate::cli::TrainMiniArgs;
+use crate::progress;
+
+struct Bar {
+    bar: Option<ProgressBar>,
+    quiet: bool,
+    recent: Vec<f32>,
+}
+
+impl TrainProgress for Bar {
+    fn begin(&mut self, step: usize, total: usize, parameters: usize) {
+        let bar = progress::bar(total as u64, "train", self.quiet);
+        bar.set_position(step as u64);
+        bar.reset_eta();
+        if !self.quiet {
+            eprintln!("kino-mini: {parameters} parameters, steps {step} -> {total}");
+        }
+        self.bar = Some(bar);
+    }
+
+    fn step(&mut self, step: usize, loss: f32) {
+        self.recent.push(loss);
+        if self.recent.len() > 20 {
+            self.recent.remove(0);
+        }
+        if let Some(bar) = &self.bar {
+            let mean = self.recent.iter().sum::<f32>() / self.recent.len() as f32;
+            bar.set_position(step as u64);
+            bar.set_message(format!("loss {mean:.4}"));
+        }
+    }
+
+    fn checkpoint(&mut self, step: usize, model_dir: &Path) {
+        if let Some(bar) = &self.bar {
+            bar.println(format!(
+                "checkpoint at step {step}: model in {}",
+                model_dir.display()
+            ));
+        }
+    }
+}
+
+/// Trains (or resumes) kino-mini.
+pub fn mini(args: &TrainMiniArgs, quiet: bool) -> anyhow::Result<()> {
+    let mut recipe = Recipe::default();
+    if let Some(batch) = args.batch {
+        recipe.batch = batch;
+    }
+    if let Some(seed) = args.seed {
+        recipe.seed = seed;
+    }
+    let options = TrainOptions {
+        out: args.out.clone(),
+        recipe,
+        steps: args.steps,
+        resume: args.resume,
+        checkpoint_every: args.checkpoint_every,
+    };
+    let mut bar = Bar {
+        bar: None,
+        quiet,
+        recent: Vec::new(),
+    };
+    let summary = kino_train::train(&options, &mut bar)?;
+    if let Some(b) = &bar.bar {
+        b.finish_and_clear();
+    }
+    if !quiet {
+        eprintln!(
+            "trained {} steps in {:.0} s: loss {:.4} (first 50 steps) -> {:.4} (last 50); model in {}",
+            summary.steps,
+            summary.seconds,
+            summary.first_loss,
+            summary.recent_loss,
+            summary.model_dir.display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,87 @@
+//! What a request defaults to for a given model: Wan 2.1's `WanPipeline.__call__` defaults,
+//! or the `_kino_defaults` a model folder carries in its `model_index.json` (kino-mini does).
+
+use kino_models::ModelDir;
+use serde::Deserialize;
+
+use crate::error::{PipelineError, Result};
+use crate::request::GenerateRequest;
+
+/// Generation defaults of one model.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ModelDefaults {
+    /// Native frame height.
+    pub height: usize,
+    /// Native frame width.
+    pub width: usize,
+    /// Frames per clip.
+    pub frames: usize,
+    /// Frames per second the model was trained at.
+    pub fps: f64,
+    /// Denoising steps.
+    pub steps: usize,
+    /// Classifier-free guidance scale.
+    pub guidance: f64,
+    /// Prompt length in tokens.
+    pub max_sequence_length: usize,
+    /// Height the frames are resized to on output (the native height when absent).
+    #[serde(default)]
+    pub output_height: Option<usize>,
+    /// Width the frames are resized to on output (the native width when absent).
+    #[serde(default)]
+    pub output_width: Option<usize>,
+    /// The closed vocabulary the model knows ("kino-world" for kino-mini), if it has one:
+    /// prompts with other words get a warning naming them.
+    #[serde(default)]
+    pub vocabulary: Option<String>,
+}
+
+impl ModelDefaults {
+    /// Wan 2.1 T2V (diffusers 0.42.1 `WanPipeline.__call__`): 480x832, 81 frames at 16 fps,
+    /// 50 steps, guidance 5.0, 512 prompt tokens.
+    pub fn wan_2_1() -> Self {
+        Self {
+            height: 480,
+            width: 832,
+            frames: 81,
+            fps: crate::request::WAN_FPS,
+            steps: 50,
+            guidance: 5.0,
+            max_sequence_length: kino_models::text::DEFAULT_MAX_SEQUENCE_LENGTH,
+            output_height: None,
+            output_width: None,
+            vocabulary: None,
+        }
+    }
+
+    /// The defaults `model` declares under `_kino_defaults`, else Wan 2.1's.
+    pub fn for_model(model: &ModelDir) -> Result<Self> {
+        match model.index().settings.get("_kino_defaults") {
+            None => Ok(Self::wan_2_1()),
+            Some(value) => {
+                serde_json::from_value(value.clone()).map_err(|e| PipelineError::InvalidRequest {
+                    field: "_kino_defaults",
+                    message: format!(
+                        "{}: `_kino_defaults` is not valid: {e}",
+                        model.root().join("model_index.json").display()
+                    ),
+                })
+            }
+        }
+    }
+
+    /// A request for `prompt` with these defaults.
+    pub fn request(&self, prompt: &str) -> GenerateRequest {
+        GenerateRequest {
+            prompt: prompt.to_string(),
+            height: self.height,
+            width: self.width,
+            frames: self.frames,
+            steps: self.steps,
+            guidance: self.guidance,
+            max_sequence_length: self.max_sequence_length,
+            output_size: self.output_height.zip(self.output_width),
+            ..GenerateRequest::default()
+        }
+    }
+}

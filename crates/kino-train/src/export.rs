@@ -1,0 +1,128 @@
+//! Writes kino-mini as a diffusers-layout model folder, the layout the Wan loader reads:
+//! `model_index.json`, `transformer/`, `text_encoder/`, `tokenizer/`, `scheduler/`, and no
+//! `vae` (the model works in pixel space). `model_index.json` also carries the generation
+//! defaults under `_kino_defaults`, a key diffusers ignores.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::Tensor;
+use serde_json::{Value, json};
+
+use crate::checkpoint::CheckpointError;
+use crate::model::{TEXT_ENCODER, TRANSFORMER};
+use crate::recipe::Recipe;
+use crate::vocabulary;
+
+/// The output size kino-mini's clips are upscaled to by default.
+pub const DEFAULT_OUTPUT_SIDE: usize = 256;
+
+/// `model_index.json`.
+pub fn model_index(recipe: &Recipe) -> Value {
+    json!({
+        "_class_name": "WanPipeline",
+        "_diffusers_version": "0.42.1",
+        "_kino_defaults": {
+            "height": recipe.height,
+            "width": recipe.width,
+            "frames": recipe.frames,
+            "fps": recipe.fps,
+            "steps": recipe.sample_steps,
+            "guidance": recipe.guidance,
+            "max_sequence_length": recipe.max_sequence_length,
+            "output_height": DEFAULT_OUTPUT_SIDE,
+            "output_width": DEFAULT_OUTPUT_SIDE,
+            "vocabulary": "kino-world"
+        },
+        "scheduler": ["diffusers", "UniPCMultistepScheduler"],
+        "text_encoder": ["transformers", "UMT5EncoderModel"],
+        "tokenizer": ["transformers", "T5TokenizerFast"],
+        "transformer": ["diffusers", "WanTransformer3DModel"],
+        "vae": [null, null]
+    })
+}
+
+fn write_json(path: &Path, value: &Value) -> Result<(), CheckpointError> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| CheckpointError::Invalid {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    std::fs::write(path, text + "\n").map_err(|source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Writes the model folder `dir` (replacing it atomically) from `weights` named
+/// `transformer.*` / `text_encoder.*`.
+pub fn write_model_dir(
+    dir: &Path,
+    recipe: &Recipe,
+    weights: &[(String, Tensor)],
+) -> Result<(), CheckpointError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| CheckpointError::Io { path, source }
+    };
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
+    let incoming = parent.join(format!(".{name}.tmp"));
+    if incoming.exists() {
+        std::fs::remove_dir_all(&incoming).map_err(io(&incoming))?;
+    }
+    for sub in [TRANSFORMER, TEXT_ENCODER, "tokenizer", "scheduler"] {
+        std::fs::create_dir_all(incoming.join(sub)).map_err(io(&incoming.join(sub)))?;
+    }
+    let vocab_size = vocabulary::pieces().len();
+    write_json(&incoming.join("model_index.json"), &model_index(recipe))?;
+    write_json(
+        &incoming.join(TRANSFORMER).join("config.json"),
+        &recipe.transformer_config(),
+    )?;
+    write_json(
+        &incoming.join(TEXT_ENCODER).join("config.json"),
+        &recipe.text_encoder_config(vocab_size),
+    )?;
+    write_json(
+        &incoming.join("tokenizer").join("tokenizer.json"),
+        &vocabulary::tokenizer_json(),
+    )?;
+    write_json(
+        &incoming.join("tokenizer").join("tokenizer_config.json"),
+        &vocabulary::tokenizer_config_json(recipe.max_sequence_length),
+    )?;
+    write_json(
+        &incoming.join("scheduler").join("scheduler_config.json"),
+        &recipe.scheduler_config(),
+    )?;
+    for (component, file) in [
+        (TRANSFORMER, "diffusion_pytorch_model.safetensors"),
+        (TEXT_ENCODER, "model.safetensors"),
+    ] {
+        let prefix = format!("{component}.");
+        let tensors: HashMap<String, Tensor> = weights
+            .iter()
+            .filter_map(|(n, t)| n.strip_prefix(&prefix).map(|s| (s.to_string(), t.clone())))
+            .collect();
+        let path = incoming.join(component).join(file);
+        candle_core::safetensors::save(&tensors, &path).map_err(|e| CheckpointError::Invalid {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+    }
+    if dir.exists() {
+        let old = parent.join(format!(".{name}.old"));
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(io(&old))?;
+        }
+        std::fs::rename(dir, &old).map_err(io(dir))?;
+        std::fs::rename(&incoming, dir).map_err(io(&incoming))?;
+        std::fs::remove_dir_all(&old).map_err(io(&old))?;
+    } else {
+        std::fs::rename(&incoming, dir).map_err(io(&incoming))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,114 @@
+//! The flow-matching objective Wan is trained with, in the sampler's convention: a clip `x0`
+//! and noise `e` mix as `x_s = (1 - s) x0 + s e` at noise level `s` in (0, 1), the model sees
+//! timestep `1000 s` and predicts the velocity `e - x0`, and the loss is the mean squared error.
+//! Noise levels are logit-normal, then shifted like the sampler's `flow_shift` schedule.
+
+use candle_core::{D, DType, Device, Result, Tensor};
+use kino_models::text::WanTokenizer;
+use kino_world::Rng;
+
+use crate::data::Batch;
+use crate::model::{MiniModel, gaussian};
+use crate::recipe::{RGB, Recipe};
+
+/// The sampler's shift of a noise level: `shift s / (1 + (shift - 1) s)`.
+pub fn shift_sigma(sigma: f64, shift: f64) -> f64 {
+    shift * sigma / (1.0 + (shift - 1.0) * sigma)
+}
+
+/// The transformer input's conditioning channels `(B, 1 + 3, T, H, W)`: a mask that is 1 on
+/// the frames given, and those frames (zeros elsewhere). `first_frames[b]` says whether clip
+/// `b` gets its first frame.
+pub fn first_frame_condition(clips: &Tensor, first_frames: &[bool]) -> Result<Tensor> {
+    let (b, _, t, h, w) = clips.dims5()?;
+    let device = clips.device();
+    let mut mask = vec![0f32; b * t * h * w];
+    for (i, &given) in first_frames.iter().enumerate() {
+        if given {
+            mask[i * t * h * w..i * t * h * w + h * w].fill(1.0);
+        }
+    }
+    let mask = Tensor::from_vec(mask, (b, 1, t, h, w), device)?;
+    let frames = clips.broadcast_mul(&mask)?;
+    Tensor::cat(&[mask, frames], 1)
+}
+
+/// Tokenizes captions for training exactly as the pipeline does (lower case, `</s>`, padded).
+pub fn tokenize(
+    tokenizer: &WanTokenizer,
+    captions: &[&str],
+    max_len: usize,
+    device: &Device,
+) -> Result<(Tensor, Tensor)> {
+    let tokens = tokenizer.tokenize(captions, max_len)?;
+    Ok((
+        tokens.input_ids_tensor(device)?,
+        tokens.attention_mask_tensor(device)?,
+    ))
+}
+
+/// The flow-matching loss of one batch, drawing noise, noise levels, caption dropout and
+/// first-frame conditioning from `rng`.
+pub fn loss(
+    model: &MiniModel,
+    tokenizer: &WanTokenizer,
+    batch: &Batch,
+    recipe: &Recipe,
+    rng: &mut Rng,
+) -> Result<Tensor> {
+    let clips = &batch.clips;
+    let (b, c, t, h, w) = clips.dims5()?;
+    let device = clips.device();
+    let per_clip = c * t * h * w;
+
+    let sigmas: Vec<f64> = (0..b)
+        .map(|_| {
+            let logit = gaussian(rng);
+            shift_sigma(1.0 / (1.0 + (-logit).exp()), recipe.flow_shift)
+        })
+        .collect();
+    let noise: Vec<f32> = (0..b * per_clip).map(|_| gaussian(rng) as f32).collect();
+    let noise = Tensor::from_vec(noise, clips.shape(), device)?;
+    let first_frames: Vec<bool> = (0..b)
+        .map(|_| rng.chance(recipe.first_frame_share))
+        .collect();
+    let captions: Vec<&str> = batch
+        .captions
+        .iter()
+        .map(|caption| {
+            if rng.chance(recipe.caption_dropout) {
+                ""
+            } else {
+                caption.as_str()
+            }
+        })
+        .collect();
+
+    let s = Tensor::from_vec(
+        sigmas.iter().map(|&s| s as f32).collect::<Vec<_>>(),
+        (b, 1, 1, 1, 1),
+        device,
+    )?;
+    // x_s = x0 + s (e - x0)
+    let velocity = (&noise - clips)?;
+    let noisy = (clips + velocity.broadcast_mul(&s)?)?;
+    let input = Tensor::cat(&[&noisy, &first_frame_condition(clips, &first_frames)?], 1)?;
+    let timesteps = Tensor::from_vec(
+        sigmas
+            .iter()
+            .map(|&s| (s * 1000.0) as f32)
+            .collect::<Vec<_>>(),
+        b,
+        device,
+    )?;
+    let (ids, mask) = tokenize(tokenizer, &captions, recipe.max_sequence_length, device)?;
+    let text = model.encode_text(&ids, &mask)?;
+    let predicted = model.dit.forward(&input, &timesteps, &text)?;
+    debug_assert_eq!(predicted.dims()[1], RGB);
+    (predicted - velocity)?
+        .sqr()?
+        .flatten_from(1)?
+        .mean(D::Minus1)?
+        .mean_all()?
+        .to_dtype(DType::F32)
+}

@@ -1,0 +1,137 @@
+//! kino-mini as a trainable whole: the Wan DiT and the umT5 text encoder of kino-models, built
+//! on one `VarMap` (names prefixed `transformer.` and `text_encoder.`, then the reference's
+//! tensor names), with seeded initial weights.
+
+use candle_core::{DType, Device, Result, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use kino_models::dit::WanTransformer3D;
+use kino_models::text::Umt5Encoder;
+use kino_models::{Umt5Config, WanTransformerConfig};
+use kino_world::Rng;
+
+use crate::recipe::Recipe;
+
+/// The DiT's prefix in the `VarMap`, and its folder in a model directory.
+pub const TRANSFORMER: &str = "transformer";
+/// The text encoder's prefix in the `VarMap`, and its folder in a model directory.
+pub const TEXT_ENCODER: &str = "text_encoder";
+
+/// The networks of kino-mini and the variables they are made of.
+pub struct MiniModel {
+    /// The denoiser.
+    pub dit: WanTransformer3D,
+    /// The prompt encoder.
+    pub text: Umt5Encoder,
+    /// Every trainable tensor, by `prefix.reference_name`.
+    pub varmap: VarMap,
+}
+
+impl std::fmt::Debug for MiniModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MiniModel")
+            .field("parameters", &self.parameter_count())
+            .finish()
+    }
+}
+
+/// Parses a config document through the same typed struct the loader uses.
+fn typed<T: serde::de::DeserializeOwned>(value: serde_json::Value, what: &str) -> Result<T> {
+    serde_json::from_value(value)
+        .map_err(|e| candle_core::Error::Msg(format!("kino-mini {what} config: {e}")))
+}
+
+impl MiniModel {
+    /// Builds the networks for `recipe` with a text vocabulary of `vocab_size` tokens and
+    /// initialises every weight from `recipe.seed`.
+    pub fn new(recipe: &Recipe, vocab_size: usize, device: &Device) -> Result<Self> {
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
+        let dit_cfg: WanTransformerConfig = typed(recipe.transformer_config(), "transformer")?;
+        let text_cfg: Umt5Config = typed(recipe.text_encoder_config(vocab_size), "text encoder")?;
+        let dit = WanTransformer3D::new(&dit_cfg, vb.pp(TRANSFORMER))?;
+        // Create `shared.weight` first so the encoder takes T5's canonical name for it.
+        vb.pp(TEXT_ENCODER)
+            .pp("shared")
+            .get((vocab_size, recipe.text_dim), "weight")?;
+        let text = Umt5Encoder::new(&text_cfg, vb.pp(TEXT_ENCODER))?;
+        let model = Self { dit, text, varmap };
+        model.initialise(recipe)?;
+        Ok(model)
+    }
+
+    /// Number of trainable scalars.
+    pub fn parameter_count(&self) -> usize {
+        self.varmap
+            .all_vars()
+            .iter()
+            .map(|v| v.as_tensor().elem_count())
+            .sum()
+    }
+
+    /// The variables sorted by name (a stable order for the optimiser and checkpoints).
+    pub fn named_vars(&self) -> Vec<(String, candle_core::Var)> {
+        let data = self.varmap.data().lock().expect(
+            "the VarMap lock is only taken here and in candle, never poisoned by a panic we keep",
+        );
+        let mut vars: Vec<(String, candle_core::Var)> =
+            data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        vars
+    }
+
+    /// Seeded initial weights: norms 1, biases 0, the output projection 0 (the untrained
+    /// model predicts zero flow), modulation tables N(0, 1/dim), token embeddings N(0, 1), the
+    /// relative-position bias 0, and every other matrix N(0, 1/fan_in).
+    fn initialise(&self, recipe: &Recipe) -> Result<()> {
+        let mut rng = Rng::new(kino_world::mix64(recipe.seed ^ 0x696e_6974)); // "init"
+        for (name, var) in self.named_vars() {
+            let dims = var.as_tensor().dims().to_vec();
+            let n: usize = dims.iter().product();
+            let leaf = name.rsplit('.').next().unwrap_or("");
+            let std = if name.ends_with("norm_q.weight")
+                || name.ends_with("norm_k.weight")
+                || name.ends_with("norm2.weight")
+                || name.ends_with("layer_norm.weight")
+            {
+                None // ones
+            } else if leaf == "bias"
+                || name.starts_with(&format!("{TRANSFORMER}.proj_out."))
+                || name.contains("relative_attention_bias")
+            {
+                Some(0.0)
+            } else if leaf == "scale_shift_table" {
+                Some(1.0 / (recipe.dim as f64).sqrt())
+            } else if name.ends_with("shared.weight") {
+                Some(1.0)
+            } else {
+                let fan_in: usize = dims.iter().skip(1).product::<usize>().max(1);
+                Some(1.0 / (fan_in as f64).sqrt())
+            };
+            let values: Vec<f32> = match std {
+                None => vec![1.0; n],
+                Some(s) if s == 0.0 => vec![0.0; n],
+                Some(s) => (0..n).map(|_| (gaussian(&mut rng) * s) as f32).collect(),
+            };
+            var.set(&Tensor::from_vec(values, dims, var.as_tensor().device())?)?;
+        }
+        Ok(())
+    }
+
+    /// The text encoder's output for token ids and masks `(B, L)`, zero past each prompt's
+    /// `</s>` as the pipeline's prompt encoder returns it.
+    pub fn encode_text(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        let hidden = self.text.forward(ids, mask)?;
+        let keep = mask
+            .to_dtype(DType::F32)?
+            .unsqueeze(2)?
+            .broadcast_as(hidden.shape())?;
+        hidden * keep
+    }
+}
+
+/// One standard normal draw (Box-Muller).
+pub fn gaussian(rng: &mut Rng) -> f64 {
+    let u1 = rng.next_f64().max(1e-300);
+    let u2 = rng.next_f64();
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}

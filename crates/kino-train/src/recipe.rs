@@ -1,0 +1,188 @@
+//! The kino-mini recipe: its architecture (diffusers config files, written out as such), the
+//! clips it learns from, and the training hyperparameters. One struct, so a checkpoint records
+//! exactly what produced it.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// Everything that determines a kino-mini training run. `Default` is the shipped recipe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recipe {
+    /// Native clip height in pixels (the model works in pixel space, no VAE).
+    pub height: usize,
+    /// Native clip width in pixels.
+    pub width: usize,
+    /// Frames per clip.
+    pub frames: usize,
+    /// Frames per second the clips are rendered (and played) at.
+    pub fps: f64,
+    /// DiT width (`num_attention_heads * attention_head_dim`).
+    pub dim: usize,
+    /// DiT attention heads.
+    pub heads: usize,
+    /// DiT blocks.
+    pub layers: usize,
+    /// DiT feed-forward width.
+    pub ffn_dim: usize,
+    /// DiT patch `(t, h, w)`.
+    pub patch: [usize; 3],
+    /// umT5 width.
+    pub text_dim: usize,
+    /// umT5 layers.
+    pub text_layers: usize,
+    /// Prompt length in tokens (captions of the world are short).
+    pub max_sequence_length: usize,
+    /// Clips per optimiser step.
+    pub batch: usize,
+    /// Peak learning rate (AdamW).
+    pub learning_rate: f64,
+    /// Linear warm-up steps.
+    pub warmup_steps: usize,
+    /// AdamW weight decay.
+    pub weight_decay: f64,
+    /// EMA decay of the exported weights.
+    pub ema_decay: f64,
+    /// Shift applied to the sampled noise levels (and the sampler's `flow_shift`): values
+    /// above 1 spend more training on high noise, where layout and motion are decided.
+    pub flow_shift: f64,
+    /// Share of steps whose caption is dropped (replaced by ""), for classifier-free guidance.
+    pub caption_dropout: f64,
+    /// Share of clips conditioned on their clean first frame (image-to-video).
+    pub first_frame_share: f64,
+    /// Seed of the data stream and the initial weights.
+    pub seed: u64,
+    /// Steps the shipped run trains for.
+    pub steps: usize,
+    /// Guidance scale the exported model uses by default.
+    pub guidance: f64,
+    /// Sampling steps the exported model uses by default.
+    pub sample_steps: usize,
+}
+
+impl Default for Recipe {
+    fn default() -> Self {
+        Self {
+            height: 32,
+            width: 32,
+            frames: 16,
+            fps: 8.0,
+            dim: 128,
+            heads: 4,
+            layers: 6,
+            ffn_dim: 512,
+            patch: [4, 4, 4],
+            text_dim: 64,
+            text_layers: 2,
+            max_sequence_length: 24,
+            batch: 12,
+            learning_rate: 1e-3,
+            warmup_steps: 200,
+            weight_decay: 0.01,
+            ema_decay: 0.998,
+            flow_shift: 3.0,
+            caption_dropout: 0.1,
+            first_frame_share: 0.25,
+            seed: 0,
+            steps: 5000,
+            guidance: 4.0,
+            sample_steps: 20,
+        }
+    }
+}
+
+/// Channels of a video frame (RGB): the model's latent channels in pixel space.
+pub const RGB: usize = 3;
+
+impl Recipe {
+    /// Transformer input channels: the noisy clip, a first-frame mask and the first frame
+    /// (zeros when there is none), as Wan's image-to-video transformers stack them.
+    pub fn in_channels(&self) -> usize {
+        RGB + 1 + RGB
+    }
+
+    /// Tokens the DiT sees per clip.
+    pub fn tokens(&self) -> usize {
+        let [pt, ph, pw] = self.patch;
+        (self.frames / pt) * (self.height / ph) * (self.width / pw)
+    }
+
+    /// `transformer/config.json` (diffusers' `WanTransformer3DModel`).
+    pub fn transformer_config(&self) -> Value {
+        json!({
+            "_class_name": "WanTransformer3DModel",
+            "_diffusers_version": "0.42.1",
+            "patch_size": self.patch,
+            "num_attention_heads": self.heads,
+            "attention_head_dim": self.dim / self.heads,
+            "in_channels": self.in_channels(),
+            "out_channels": RGB,
+            "text_dim": self.text_dim,
+            "freq_dim": 64,
+            "ffn_dim": self.ffn_dim,
+            "num_layers": self.layers,
+            "cross_attn_norm": true,
+            "qk_norm": "rms_norm_across_heads",
+            "eps": 1e-6,
+            "image_dim": null,
+            "added_kv_proj_dim": null,
+            "rope_max_seq_len": 1024,
+            "pos_embed_seq_len": null
+        })
+    }
+
+    /// `text_encoder/config.json` (transformers' `UMT5EncoderModel`) for `vocab_size` tokens.
+    pub fn text_encoder_config(&self, vocab_size: usize) -> Value {
+        json!({
+            "architectures": ["UMT5EncoderModel"],
+            "model_type": "umt5",
+            "vocab_size": vocab_size,
+            "d_model": self.text_dim,
+            "d_kv": self.text_dim / 4,
+            "d_ff": self.text_dim * 2,
+            "num_layers": self.text_layers,
+            "num_heads": 4,
+            "relative_attention_num_buckets": 16,
+            "relative_attention_max_distance": 32,
+            "dropout_rate": 0.0,
+            "layer_norm_epsilon": 1e-6,
+            "feed_forward_proj": "gated-gelu",
+            "pad_token_id": 0,
+            "eos_token_id": 1,
+            "decoder_start_token_id": 0,
+            "is_encoder_decoder": true,
+            "tie_word_embeddings": false
+        })
+    }
+
+    /// `scheduler/scheduler_config.json`: Wan 2.1's flow UniPC with this recipe's shift.
+    pub fn scheduler_config(&self) -> Value {
+        json!({
+            "_class_name": "UniPCMultistepScheduler",
+            "_diffusers_version": "0.42.1",
+            "beta_end": 0.02,
+            "beta_schedule": "linear",
+            "beta_start": 0.0001,
+            "disable_corrector": [],
+            "dynamic_thresholding_ratio": 0.995,
+            "final_sigmas_type": "zero",
+            "flow_shift": self.flow_shift,
+            "lower_order_final": true,
+            "num_train_timesteps": 1000,
+            "predict_x0": true,
+            "prediction_type": "flow_prediction",
+            "rescale_betas_zero_snr": false,
+            "sample_max_value": 1.0,
+            "solver_order": 2,
+            "solver_p": null,
+            "solver_type": "bh2",
+            "steps_offset": 0,
+            "thresholding": false,
+            "timestep_spacing": "linspace",
+            "trained_betas": null,
+            "use_beta_sigmas": false,
+            "use_exponential_sigmas": false,
+            "use_flow_sigmas": true,
+            "use_karras_sigmas": false
+        })
+    }
+}

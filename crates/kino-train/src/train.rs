@@ -1,0 +1,220 @@
+//! The training loop: batches from the world, the flow-matching loss, AdamW with warm-up and
+//! cosine decay, EMA, and a checkpoint (plus an exported model folder and a loss curve)
+//! every few steps. A run resumes from its last checkpoint and then continues exactly as an
+//! uninterrupted run would (batches and noise depend only on the seed and step).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use kino_models::text::WanTokenizer;
+
+use crate::checkpoint::{self, CheckpointError, CheckpointInfo};
+use crate::model::MiniModel;
+use crate::optim::{AdamW, Ema};
+use crate::recipe::Recipe;
+use crate::{curve, data, export, flow, vocabulary};
+
+/// How to run training.
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    /// The run's folder: `checkpoint/`, `model/` (the EMA weights as a model folder),
+    /// `loss.png`, `loss.jsonl`.
+    pub out: PathBuf,
+    /// The recipe of a new run (a resumed run keeps its checkpoint's).
+    pub recipe: Recipe,
+    /// Train until this many steps in all (default: the recipe's).
+    pub steps: Option<usize>,
+    /// Continue from the checkpoint in `out`.
+    pub resume: bool,
+    /// Steps between checkpoints.
+    pub checkpoint_every: usize,
+}
+
+/// Training events; every method has an empty default.
+pub trait TrainProgress {
+    /// Training starts at `step` of `total`, with `parameters` trainable scalars.
+    fn begin(&mut self, _step: usize, _total: usize, _parameters: usize) {}
+    /// Step `step` (1-based) finished with this loss.
+    fn step(&mut self, _step: usize, _loss: f32) {}
+    /// A checkpoint for `step` was written; `model_dir` is the exported model folder.
+    fn checkpoint(&mut self, _step: usize, _model_dir: &Path) {}
+}
+
+/// Ignores every event.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Quiet;
+impl TrainProgress for Quiet {}
+
+/// What a finished run reports.
+#[derive(Debug, Clone)]
+pub struct TrainSummary {
+    /// Steps completed in all.
+    pub steps: usize,
+    /// Mean loss of the last 50 steps (or fewer).
+    pub recent_loss: f32,
+    /// Mean loss of the first 50 steps of the run (or fewer).
+    pub first_loss: f32,
+    /// Training seconds in all, across resumes.
+    pub seconds: f64,
+    /// The exported model folder.
+    pub model_dir: PathBuf,
+}
+
+/// Why training stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// Reading or writing the run's files.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// A tensor operation failed.
+    #[error("training step: {0}")]
+    Tensor(#[from] candle_core::Error),
+    /// The output folder already holds a run and `resume` was not asked for.
+    #[error(
+        "{0} already holds a training run (checkpoint at step {1}); pass --resume to continue it, or choose another --out"
+    )]
+    Exists(PathBuf, usize),
+    /// `resume` was asked for but there is nothing to resume.
+    #[error("nothing to resume: {0} has no checkpoint")]
+    NothingToResume(PathBuf),
+    /// An option is out of range.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The learning rate at `step` (0-based): linear warm-up, then cosine decay to 10% at
+/// `total`.
+pub fn learning_rate(recipe: &Recipe, step: usize, total: usize) -> f64 {
+    let peak = recipe.learning_rate;
+    if step < recipe.warmup_steps {
+        return peak * (step + 1) as f64 / recipe.warmup_steps as f64;
+    }
+    let span = total.saturating_sub(recipe.warmup_steps).max(1) as f64;
+    let progress = ((step - recipe.warmup_steps) as f64 / span).min(1.0);
+    peak * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()))
+}
+
+fn mean(values: &[f32]) -> f32 {
+    if values.is_empty() {
+        return f32::NAN;
+    }
+    values.iter().sum::<f32>() / values.len() as f32
+}
+
+/// Writes the tokenizer where the run can read it back through the loader's code.
+fn run_tokenizer(out: &Path) -> Result<WanTokenizer, TrainError> {
+    let path = out.join("tokenizer.json");
+    let text = vocabulary::tokenizer_json().to_string();
+    std::fs::write(&path, text).map_err(|source| CheckpointError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    WanTokenizer::from_file(&path).map_err(|e| TrainError::Invalid(e.to_string()))
+}
+
+/// Trains (or resumes) a run as `options` say, reporting to `progress`.
+pub fn train(
+    options: &TrainOptions,
+    progress: &mut dyn TrainProgress,
+) -> Result<TrainSummary, TrainError> {
+    let device = Device::Cpu;
+    let out = &options.out;
+    std::fs::create_dir_all(out).map_err(|source| CheckpointError::Io {
+        path: out.clone(),
+        source,
+    })?;
+    let existing = checkpoint::latest(out);
+    let (recipe, mut info, saved) = match (&existing, options.resume) {
+        (Some(dir), true) => {
+            let (tensors, info) = checkpoint::load(dir, &device)?;
+            (info.recipe.clone(), info, Some(tensors))
+        }
+        (Some(dir), false) => {
+            let (_, info) = checkpoint::load(dir, &device)?;
+            return Err(TrainError::Exists(out.clone(), info.step));
+        }
+        (None, true) => return Err(TrainError::NothingToResume(out.clone())),
+        (None, false) => {
+            let recipe = options.recipe.clone();
+            let info = CheckpointInfo {
+                step: 0,
+                recipe: recipe.clone(),
+                losses: Vec::new(),
+                seconds: 0.0,
+            };
+            (recipe, info, None)
+        }
+    };
+    let total = options.steps.unwrap_or(recipe.steps);
+    if recipe.batch == 0 || options.checkpoint_every == 0 {
+        return Err(TrainError::Invalid(
+            "--batch and --checkpoint-every must be at least 1".into(),
+        ));
+    }
+    let tokenizer = run_tokenizer(out)?;
+    let model = MiniModel::new(&recipe, vocabulary::pieces().len(), &device)?;
+    let vars = model.named_vars();
+    let mut optimiser = AdamW::new(vars.clone())?;
+    let mut ema = Ema::new(&vars, recipe.ema_decay)?;
+    if let Some(tensors) = &saved {
+        for (name, var) in &vars {
+            let t = tensors
+                .get(&format!("w.{name}"))
+                .ok_or_else(|| TrainError::Invalid(format!("checkpoint has no weight w.{name}")))?;
+            var.set(t)?;
+        }
+        optimiser.restore(tensors, info.step)?;
+        ema.restore(tensors)?;
+    }
+    progress.begin(info.step, total, model.parameter_count());
+    let model_dir = out.join("model");
+    let started = Instant::now();
+    let seconds_before = info.seconds;
+    while info.step < total {
+        let step = info.step;
+        let batch = data::world_batch(&recipe, step, recipe.batch, &device)?;
+        let mut rng = data::step_rng(&recipe, step, 0x6e6f_6973); // "nois"
+        let loss = flow::loss(&model, &tokenizer, &batch, &recipe, &mut rng)?;
+        let grads = loss.backward()?;
+        optimiser.step(
+            &grads,
+            learning_rate(&recipe, step, total),
+            recipe.weight_decay,
+        )?;
+        info.step += 1;
+        ema.update(&vars, info.step)?;
+        let value = loss.to_scalar::<f32>()?;
+        if !value.is_finite() {
+            return Err(TrainError::Invalid(format!(
+                "the loss became {value} at step {}: lower the learning rate",
+                info.step
+            )));
+        }
+        info.losses.push(value);
+        progress.step(info.step, value);
+        if info.step % options.checkpoint_every == 0 || info.step == total {
+            info.seconds = seconds_before + started.elapsed().as_secs_f64();
+            let mut tensors: HashMap<String, Tensor> = optimiser.state();
+            for (name, var) in &vars {
+                tensors.insert(format!("w.{name}"), var.as_tensor().clone());
+            }
+            for (name, avg) in &ema.weights {
+                tensors.insert(format!("ema.{name}"), avg.clone());
+            }
+            checkpoint::save(out, &tensors, &info)?;
+            export::write_model_dir(&model_dir, &recipe, &ema.weights)?;
+            curve::write_loss_curve(&out.join("loss.png"), &info.losses)?;
+            progress.checkpoint(info.step, &model_dir);
+        }
+    }
+    let n = info.losses.len();
+    Ok(TrainSummary {
+        steps: info.step,
+        recent_loss: mean(&info.losses[n.saturating_sub(50)..]),
+        first_loss: mean(&info.losses[..n.min(50)]),
+        seconds: seconds_before + started.elapsed().as_secs_f64(),
+        model_dir,
+    })
+}
