@@ -39,6 +39,43 @@ pub enum Command {
     /// Train Kino's own models.
     #[command(subcommand)]
     Train(TrainCommand),
+    /// Score Kino's own models against the procedural world's ground truth.
+    #[command(subcommand)]
+    Eval(EvalCommand),
+}
+
+/// `kino eval ...`
+#[derive(Debug, Subcommand)]
+pub enum EvalCommand {
+    /// Generate clips for held-out prompts (attribute combinations never trained on) and judge
+    /// colour, motion, shape and count with the world's oracle; prints a table per attribute
+    /// and writes a sheet of the worst clips.
+    Mini(EvalMiniArgs),
+}
+
+/// `kino eval mini`
+#[derive(Debug, Args)]
+pub struct EvalMiniArgs {
+    /// The model to judge: `mini` (the shipped kino-mini) or a model folder (e.g. a training
+    /// run's runs/kino-mini/model).
+    #[arg(long, default_value = "mini")]
+    pub model: String,
+    /// Prompts to judge, one world caption per line (# comments); default: the fixed
+    /// held-out set.
+    #[arg(long)]
+    pub prompts: Option<PathBuf>,
+    /// Size of the fixed held-out set (ignored with --prompts).
+    #[arg(long, default_value_t = 40)]
+    pub count: usize,
+    /// Seeds per prompt.
+    #[arg(long, default_value_t = 2)]
+    pub seeds: u64,
+    /// Where to write the worst clips' sheet (PNG).
+    #[arg(long, default_value = "eval-worst.png")]
+    pub sheet: PathBuf,
+    /// Also write every verdict and the scores as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
 }
 
 /// `kino train ...`

@@ -236,15 +236,12 @@ impl Pipeline {
             .map_err(PipelineError::model("preparing the first-frame condition"))?;
 
         progress.stage(Stage::Denoise);
-        let latents = self.denoise(
-            noise,
-            condition.as_ref(),
-            &text,
-            negative.as_ref(),
-            request,
-            &mut scheduler,
-            progress,
-        )?;
+        let inputs = DenoiseInputs {
+            text: &text,
+            negative: negative.as_ref(),
+            condition: condition.as_ref(),
+        };
+        let latents = self.denoise(noise, &inputs, request, &mut scheduler, progress)?;
 
         progress.stage(Stage::Decode);
         let mut frames = self
@@ -363,9 +360,7 @@ impl Pipeline {
     fn denoise(
         &self,
         mut latents: Tensor,
-        condition: Option<&Tensor>,
-        text: &Tensor,
-        negative: Option<&Tensor>,
+        inputs: &DenoiseInputs,
         request: &GenerateRequest,
         scheduler: &mut FlowScheduler,
         progress: &mut dyn Progress,
@@ -375,7 +370,8 @@ impl Pipeline {
         for (i, &t) in timesteps.iter().enumerate() {
             // (B,): the same timestep for the whole batch of one.
             let timestep = Tensor::new(&[t as f32], &self.device).map_err(run_err)?;
-            let input = match condition {
+            let (text, negative) = (inputs.text, inputs.negative);
+            let input = match inputs.condition {
                 Some(c) => Tensor::cat(
                     &[&latents, &c.to_dtype(latents.dtype()).map_err(run_err)?],
                     1,
@@ -423,6 +419,16 @@ impl Pipeline {
             .permute((1, 2, 3, 0))? // (3, T, H, W) -> (T, H, W, 3)
             .contiguous()
     }
+}
+
+/// What the transformer sees besides the latents at every step.
+struct DenoiseInputs<'a> {
+    /// The prompt's embeddings.
+    text: &'a Tensor,
+    /// The negative prompt's, when guidance is on.
+    negative: Option<&'a Tensor>,
+    /// Extra input channels (the first-frame mask and frame), for models that take them.
+    condition: Option<&'a Tensor>,
 }
 
 /// Bilinear resize of frames `(T, H, W, 3)` to `(T, height, width, 3)`.

@@ -13,11 +13,13 @@
 pub mod checkpoint;
 pub mod curve;
 pub mod data;
+pub mod eval;
 pub mod export;
 pub mod flow;
 pub mod model;
 pub mod optim;
 pub mod recipe;
+pub mod sheet;
 pub mod train;
 pub mod vocabulary;
 

@@ -109,7 +109,7 @@ impl MiniModel {
             };
             let values: Vec<f32> = match std {
                 None => vec![1.0; n],
-                Some(s) if s == 0.0 => vec![0.0; n],
+                Some(0.0) => vec![0.0; n],
                 Some(s) => (0..n).map(|_| (gaussian(&mut rng) * s) as f32).collect(),
             };
             var.set(&Tensor::from_vec(values, dims, var.as_tensor().device())?)?;

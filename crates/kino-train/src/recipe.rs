@@ -90,6 +90,30 @@ impl Default for Recipe {
     }
 }
 
+impl Recipe {
+    /// A very small recipe for tests and smoke runs: 16x16, 4 frames, one block of width 32.
+    pub fn tiny() -> Self {
+        Self {
+            height: 16,
+            width: 16,
+            frames: 4,
+            dim: 32,
+            heads: 2,
+            layers: 1,
+            ffn_dim: 64,
+            patch: [2, 4, 4],
+            text_dim: 16,
+            text_layers: 1,
+            batch: 4,
+            learning_rate: 2e-3,
+            warmup_steps: 5,
+            steps: 40,
+            sample_steps: 4,
+            ..Self::default()
+        }
+    }
+}
+
 /// Channels of a video frame (RGB): the model's latent channels in pixel space.
 pub const RGB: usize = 3;
 

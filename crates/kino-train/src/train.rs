@@ -20,7 +20,7 @@ use crate::{curve, data, export, flow, vocabulary};
 #[derive(Debug, Clone)]
 pub struct TrainOptions {
     /// The run's folder: `checkpoint/`, `model/` (the EMA weights as a model folder),
-    /// `loss.png`, `loss.jsonl`.
+    /// `loss.png`, `samples/`.
     pub out: PathBuf,
     /// The recipe of a new run (a resumed run keeps its checkpoint's).
     pub recipe: Recipe,
@@ -30,6 +30,8 @@ pub struct TrainOptions {
     pub resume: bool,
     /// Steps between checkpoints.
     pub checkpoint_every: usize,
+    /// Render a sheet of sample clips (`samples/step_NNNNNN.png`) at each checkpoint.
+    pub samples: bool,
 }
 
 /// Training events; every method has an empty default.
@@ -52,9 +54,9 @@ impl TrainProgress for Quiet {}
 pub struct TrainSummary {
     /// Steps completed in all.
     pub steps: usize,
-    /// Mean loss of the last 50 steps (or fewer).
+    /// Mean loss of the last quarter of the steps (at most 50).
     pub recent_loss: f32,
-    /// Mean loss of the first 50 steps of the run (or fewer).
+    /// Mean loss of the first quarter of the steps (at most 50).
     pub first_loss: f32,
     /// Training seconds in all, across resumes.
     pub seconds: f64,
@@ -206,14 +208,25 @@ pub fn train(
             checkpoint::save(out, &tensors, &info)?;
             export::write_model_dir(&model_dir, &recipe, &ema.weights)?;
             curve::write_loss_curve(&out.join("loss.png"), &info.losses)?;
+            if options.samples {
+                let samples = out.join("samples");
+                std::fs::create_dir_all(&samples).map_err(|source| CheckpointError::Io {
+                    path: samples.clone(),
+                    source,
+                })?;
+                let sheet = samples.join(format!("step_{:06}.png", info.step));
+                crate::sheet::write_samples_sheet(&model_dir, &sheet)
+                    .map_err(|e| TrainError::Invalid(format!("sampling at checkpoint: {e}")))?;
+            }
             progress.checkpoint(info.step, &model_dir);
         }
     }
     let n = info.losses.len();
+    let window = (n / 4).clamp(1, 50);
     Ok(TrainSummary {
         steps: info.step,
-        recent_loss: mean(&info.losses[n.saturating_sub(50)..]),
-        first_loss: mean(&info.losses[..n.min(50)]),
+        recent_loss: mean(&info.losses[n.saturating_sub(window)..]),
+        first_loss: mean(&info.losses[..n.min(window)]),
         seconds: seconds_before + started.elapsed().as_secs_f64(),
         model_dir,
     })

@@ -5,7 +5,7 @@
 //! Spinning is best effort: it is reported when a still object's pixel mask changes shape
 //! (rotation-symmetric shapes have rotation-invariant moments, so moments cannot tell).
 
-use crate::scene::{Colour, Motion};
+use crate::scene::{Colour, Motion, Shape};
 use crate::truth::Point;
 
 /// One frame of a measured track.
@@ -28,8 +28,13 @@ pub struct Track {
     pub points: Vec<TrackPoint>,
 }
 
-/// Fewest matching pixels that count as "found" in a frame.
-const MIN_PIXELS: u32 = 2;
+/// Fewest pixels the largest connected patch of a colour must have to count as "found" in a
+/// frame, at least 4 and 1/160 of the frame (6 at 32x32): scattered pixels of a colour
+/// (noise, texture) are not an object, while the smallest object (a shrunk one, a third of
+/// the base radius of 12% of the side) still is.
+fn min_pixels(frame_pixels: usize) -> u32 {
+    (frame_pixels as u32 / 160).max(4)
+}
 /// A frame where the colour covers more than this share is treated as background, not object.
 const MAX_SHARE: f32 = 0.4;
 
@@ -47,16 +52,18 @@ pub fn measure(frames: &[Vec<u8>], width: u32, height: u32, colour: Colour) -> O
     let mut mask = vec![false; n];
     let mut points = Vec::with_capacity(frames.len());
     for frame in frames {
-        let (mut count, mut sx, mut sy) = (0u32, 0f64, 0f64);
-        for (i, (px, m)) in frame.chunks_exact(3).zip(mask.iter_mut()).enumerate() {
+        for (px, m) in frame.chunks_exact(3).zip(mask.iter_mut()) {
             *m = Colour::classify([px[0], px[1], px[2]]) == Some(colour);
-            if *m {
-                count += 1;
-                sx += (i % width as usize) as f64 + 0.5;
-                sy += (i / width as usize) as f64 + 0.5;
-            }
         }
-        if count < MIN_PIXELS || count as f32 > MAX_SHARE * n as f32 {
+        let share = mask.iter().filter(|m| **m).count() as f32 / n as f32;
+        keep_largest_component(&mut mask, width as usize);
+        let (mut count, mut sx, mut sy) = (0u32, 0f64, 0f64);
+        for (i, _) in mask.iter().enumerate().filter(|(_, m)| **m) {
+            count += 1;
+            sx += (i % width as usize) as f64 + 0.5;
+            sy += (i / width as usize) as f64 + 0.5;
+        }
+        if count < min_pixels(n) || share > MAX_SHARE {
             points.push(TrackPoint {
                 centroid: None,
                 pixels: 0,
@@ -86,6 +93,46 @@ pub fn measure(frames: &[Vec<u8>], width: u32, height: u32, colour: Colour) -> O
         });
     }
     first_mask.map(|_| Track { colour, points })
+}
+
+/// Clears every pixel of `mask` outside its largest 4-connected component.
+fn keep_largest_component(mask: &mut [bool], width: usize) {
+    let height = mask.len() / width.max(1);
+    let mut label = vec![0u32; mask.len()];
+    let (mut best, mut best_size, mut next) = (0u32, 0usize, 0u32);
+    let mut stack = Vec::new();
+    for start in 0..mask.len() {
+        if !mask[start] || label[start] != 0 {
+            continue;
+        }
+        next += 1;
+        label[start] = next;
+        stack.push(start);
+        let mut size = 0;
+        while let Some(i) = stack.pop() {
+            size += 1;
+            let (x, y) = ((i % width) as i64, (i / width) as i64);
+            for (dx, dy) in [(-1i64, 0i64), (1, 0), (0, -1), (0, 1)] {
+                {
+                    let (nx, ny) = (x + dx, y + dy);
+                    if nx < 0 || ny < 0 || nx >= width as i64 || ny >= height as i64 {
+                        continue;
+                    }
+                    let j = ny as usize * width + nx as usize;
+                    if mask[j] && label[j] == 0 {
+                        label[j] = next;
+                        stack.push(j);
+                    }
+                }
+            }
+        }
+        if size > best_size {
+            (best, best_size) = (next, size);
+        }
+    }
+    for (m, l) in mask.iter_mut().zip(&label) {
+        *m = *m && *l == best;
+    }
 }
 
 /// Net displacement (as a share of the frame side) below which an object is not travelling.
@@ -151,4 +198,161 @@ pub fn classify_motion(track: &Track, width: u32, height: u32) -> Motion {
         return Motion::Spinning;
     }
     Motion::Still
+}
+
+/// Compactness of a mask: its pixel count over the area of the smallest centred disc that
+/// holds it (`pi r_max^2`, `r_max` the farthest pixel centre from the centroid plus half a
+/// pixel). Rotation-invariant: about 0.9 for a disc, 0.6 for a square, 0.4 for a triangle,
+/// lower for a star.
+fn compactness(mask: &[bool], width: usize) -> Option<f32> {
+    let (mut n, mut sx, mut sy) = (0f32, 0f32, 0f32);
+    for (i, _) in mask.iter().enumerate().filter(|(_, m)| **m) {
+        n += 1.0;
+        sx += (i % width) as f32 + 0.5;
+        sy += (i / width) as f32 + 0.5;
+    }
+    if n < 4.0 {
+        return None;
+    }
+    let (cx, cy) = (sx / n, sy / n);
+    let r_max = mask
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| **m)
+        .map(|(i, _)| {
+            let (x, y) = ((i % width) as f32 + 0.5, (i / width) as f32 + 0.5);
+            ((x - cx).powi(2) + (y - cy).powi(2)).sqrt()
+        })
+        .fold(0f32, f32::max)
+        + 0.5;
+    Some(n / (std::f32::consts::PI * r_max * r_max))
+}
+
+/// Solidity of a mask: its pixel count over the area of the convex hull of its pixels (each
+/// pixel a unit square, so the hull is of their corners). Near 1 for convex shapes, about 0.6
+/// for a five-pointed star.
+fn solidity(mask: &[bool], width: usize) -> Option<f32> {
+    let mut corners: Vec<(i64, i64)> = Vec::new();
+    for (i, _) in mask.iter().enumerate().filter(|(_, m)| **m) {
+        let (x, y) = ((i % width) as i64, (i / width) as i64);
+        corners.extend([(x, y), (x + 1, y), (x, y + 1), (x + 1, y + 1)]);
+    }
+    let n = mask.iter().filter(|m| **m).count();
+    if n < 4 {
+        return None;
+    }
+    corners.sort_unstable();
+    corners.dedup();
+    // Andrew's monotone chain.
+    let cross = |o: (i64, i64), a: (i64, i64), b: (i64, i64)| {
+        (a.0 - o.0) * (b.1 - o.1) - (a.1 - o.1) * (b.0 - o.0)
+    };
+    let mut hull: Vec<(i64, i64)> = Vec::with_capacity(corners.len() * 2);
+    for pass in 0..2 {
+        let start = hull.len();
+        let points: Box<dyn Iterator<Item = &(i64, i64)>> = if pass == 0 {
+            Box::new(corners.iter())
+        } else {
+            Box::new(corners.iter().rev())
+        };
+        for &p in points {
+            while hull.len() >= start + 2
+                && cross(hull[hull.len() - 2], hull[hull.len() - 1], p) <= 0
+            {
+                hull.pop();
+            }
+            hull.push(p);
+        }
+        hull.pop();
+    }
+    let area2: i64 = (0..hull.len())
+        .map(|i| {
+            let (a, b) = (hull[i], hull[(i + 1) % hull.len()]);
+            a.0 * b.1 - b.0 * a.1
+        })
+        .sum();
+    let area = area2.abs() as f32 / 2.0;
+    (area > 0.0).then(|| n as f32 / area)
+}
+
+/// Compactness below which a mask is pointed (a triangle or a star), and above which a
+/// convex one is a ball rather than a square.
+const ROUND_POINTED: f32 = 0.6;
+const ROUND_BALL: f32 = 0.74;
+/// Solidity below which a pointed mask is a star, and at or above which a round one is a
+/// square (pixelated discs lose corners to the hull; squares do not).
+const STAR_SOLIDITY: f32 = 0.785;
+const SQUARE_SOLIDITY: f32 = 0.96;
+
+fn object_mask(frame: &[u8], width: usize, colour: Colour) -> Vec<bool> {
+    let mut mask: Vec<bool> = frame
+        .chunks_exact(3)
+        .map(|px| Colour::classify([px[0], px[1], px[2]]) == Some(colour))
+        .collect();
+    keep_largest_component(&mut mask, width);
+    mask
+}
+
+fn median(mut values: Vec<f32>) -> Option<f32> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f32::total_cmp);
+    Some(values[values.len() / 2])
+}
+
+/// Names the shape of the object of `colour` in RGB8 frames from two rotation-invariant
+/// measures, each the median over the frames where the colour is found: solidity (a star is
+/// far from convex) and compactness (a ball fills its bounding disc, a square less, a
+/// triangle least). `None` when the colour is not found.
+pub fn classify_shape(
+    frames: &[Vec<u8>],
+    width: u32,
+    height: u32,
+    colour: Colour,
+) -> Option<Shape> {
+    let n = width as usize * height as usize;
+    let masks: Vec<Vec<bool>> = frames
+        .iter()
+        .filter(|f| f.len() == n * 3)
+        .map(|f| object_mask(f, width as usize, colour))
+        .filter(|m| (m.iter().filter(|v| **v).count() as f32) <= MAX_SHARE * n as f32)
+        .collect();
+    let solid = median(
+        masks
+            .iter()
+            .filter_map(|m| solidity(m, width as usize))
+            .collect(),
+    )?;
+    let round = median(
+        masks
+            .iter()
+            .filter_map(|m| compactness(m, width as usize))
+            .collect(),
+    )?;
+    Some(if round < ROUND_POINTED {
+        if solid < STAR_SOLIDITY {
+            Shape::Star
+        } else {
+            Shape::Triangle
+        }
+    } else if solid >= SQUARE_SOLIDITY || round < ROUND_BALL {
+        Shape::Square
+    } else {
+        Shape::Ball
+    })
+}
+
+/// The per-frame `(solidity, compactness)` that [`classify_shape`] takes medians of.
+pub fn shape_measures(frames: &[Vec<u8>], width: u32, colour: Colour) -> Vec<(f32, f32)> {
+    frames
+        .iter()
+        .map(|f| object_mask(f, width as usize, colour))
+        .filter_map(|m| {
+            Some((
+                solidity(&m, width as usize)?,
+                compactness(&m, width as usize)?,
+            ))
+        })
+        .collect()
 }

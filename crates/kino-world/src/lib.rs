@@ -28,7 +28,7 @@ mod truth;
 mod words;
 
 pub use caption::{ParseError, Parsed, parse};
-pub use judge::{Track, TrackPoint, classify_motion, measure};
+pub use judge::{Track, TrackPoint, classify_motion, classify_shape, measure, shape_measures};
 pub use render::{Clip, MAX_SIDE, RenderError, RenderSettings, Renderer, render};
 pub use rng::{Rng, mix64};
 pub use sample::{

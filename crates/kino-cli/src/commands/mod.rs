@@ -2,13 +2,14 @@
 
 mod bench;
 mod bench_dit;
+mod eval;
 mod generate;
 mod info;
 mod output;
 mod train;
 mod world;
 
-use crate::cli::{BenchCommand, Cli, Command, TrainCommand, WorldCommand};
+use crate::cli::{BenchCommand, Cli, Command, EvalCommand, TrainCommand, WorldCommand};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -19,5 +20,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Encode(args)) => bench::encode(&args, cli.quiet),
         Command::Bench(BenchCommand::Dit(args)) => bench_dit::run(&args, cli.quiet),
         Command::Train(TrainCommand::Mini(args)) => train::mini(&args, cli.quiet),
+        Command::Eval(EvalCommand::Mini(args)) => eval::mini(&args, cli.quiet),
     }
 }

@@ -38,11 +38,18 @@ impl TrainProgress for Bar {
     }
 
     fn checkpoint(&mut self, step: usize, model_dir: &Path) {
-        if let Some(bar) = &self.bar {
-            bar.println(format!(
-                "checkpoint at step {step}: model in {}",
-                model_dir.display()
-            ));
+        if self.quiet {
+            return;
+        }
+        let mean = self.recent.iter().sum::<f32>() / self.recent.len().max(1) as f32;
+        let line = format!(
+            "checkpoint at step {step}: loss {mean:.4}, model in {}",
+            model_dir.display()
+        );
+        match &self.bar {
+            // A hidden bar (stderr is not a terminal, e.g. a log file) prints nothing itself.
+            Some(bar) if !bar.is_hidden() => bar.println(line),
+            _ => eprintln!("{line}"),
         }
     }
 }
@@ -62,6 +69,7 @@ pub fn mini(args: &TrainMiniArgs, quiet: bool) -> anyhow::Result<()> {
         steps: args.steps,
         resume: args.resume,
         checkpoint_every: args.checkpoint_every,
+        samples: !args.no_samples,
     };
     let mut bar = Bar {
         bar: None,
@@ -74,7 +82,7 @@ pub fn mini(args: &TrainMiniArgs, quiet: bool) -> anyhow::Result<()> {
     }
     if !quiet {
         eprintln!(
-            "trained {} steps in {:.0} s: loss {:.4} (first 50 steps) -> {:.4} (last 50); model in {}",
+            "trained {} steps in {:.0} s: loss {:.4} (first steps) -> {:.4} (last steps); model in {}",
             summary.steps,
             summary.seconds,
             summary.first_loss,

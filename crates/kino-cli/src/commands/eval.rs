@@ -1,0 +1,87 @@
+//! `kino eval mini`: held-out prompts through the pipeline, judged by the world's oracle.
+
+use anyhow::Context;
+use kino_pipeline::{LoadOptions, Pipeline, VideoSize};
+use kino_train::eval;
+
+use super::generate::resolve_model;
+use crate::cli::EvalMiniArgs;
+use crate::exit::UsageError;
+use crate::progress;
+
+/// Runs the evaluation and prints the table.
+pub fn mini(args: &EvalMiniArgs, quiet: bool) -> anyhow::Result<()> {
+    if args.seeds == 0 || args.count == 0 {
+        crate::usage_bail!("--seeds and --count must be at least 1");
+    }
+    let prompts = match &args.prompts {
+        Some(path) => eval::read_prompts(path)
+            .map_err(|e| anyhow::Error::new(UsageError(format!("--prompts {e}"))))?,
+        None => eval::held_out_prompts(args.count),
+    };
+    let model_dir = resolve_model(&args.model)?;
+    let probe = kino_models::ModelDir::open(&model_dir)?;
+    let defaults = kino_pipeline::ModelDefaults::for_model(&probe)?;
+    let options = LoadOptions {
+        plan: VideoSize {
+            height: defaults.height,
+            width: defaults.width,
+            frames: defaults.frames,
+        },
+        ..LoadOptions::default()
+    };
+    let pipeline = Pipeline::load(&model_dir, &options)?;
+    let total = prompts.len() as u64 * args.seeds;
+    let bar = progress::bar(total, "eval", quiet);
+    let started = std::time::Instant::now();
+    let clips = eval::evaluate(&pipeline, &prompts, args.seeds, &mut |_| bar.inc(1))?;
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    let scores = eval::score(&clips);
+
+    println!(
+        "kino eval mini: {} clips ({} prompts x {} seeds) of {} in {seconds:.1} s",
+        clips.len(),
+        prompts.len(),
+        args.seeds,
+        model_dir.display()
+    );
+    println!(
+        "{:<22} {:>7} {:>6} {:>9}",
+        "attribute", "correct", "total", "accuracy"
+    );
+    let row = |name: &str, s: &eval::Score| {
+        println!(
+            "{name:<22} {:>7} {:>6} {:>8.1}%",
+            s.correct,
+            s.total,
+            100.0 * s.accuracy()
+        );
+    };
+    row("colour", &scores.colour);
+    row("motion", &scores.motion);
+    row("shape", &scores.shape);
+    row("count (two objects)", &scores.count);
+    for (kind, s) in &scores.motion_by_kind {
+        row(&format!("  motion: {kind}"), s);
+    }
+    let (w, h) = (defaults.width as u32, defaults.height as u32);
+    if let Some((sheet, labels)) = eval::worst_case_sheet(&clips, w, h, 12, 4) {
+        let tmp = args.sheet.with_extension("png.tmp");
+        sheet
+            .save_with_format(&tmp, kino_media::image::ImageFormat::Png)
+            .with_context(|| format!("cannot write {}", args.sheet.display()))?;
+        std::fs::rename(&tmp, &args.sheet)
+            .with_context(|| format!("cannot write {}", args.sheet.display()))?;
+        println!("worst clips, top to bottom, in {}:", args.sheet.display());
+        for label in labels {
+            println!("  {label}");
+        }
+    }
+    if let Some(path) = &args.json {
+        let report = serde_json::json!({ "scores": scores, "clips": clips });
+        kino_media::write_bytes(path, serde_json::to_string_pretty(&report)?.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,108 @@
+//! Training behaviour on the tiny recipe: the loss falls, a resumed run equals an
+//! uninterrupted one, and an exported checkpoint is a model folder the pipeline runs.
+
+#![allow(clippy::unwrap_used)] // in tests a failed unwrap is a failed test
+
+use std::path::Path;
+
+use candle_core::Tensor;
+use kino_pipeline::{LoadOptions, NoProgress, Pipeline};
+use kino_train::{Quiet, Recipe, TrainOptions, train};
+
+fn options(out: &Path, steps: usize, resume: bool, every: usize) -> TrainOptions {
+    TrainOptions {
+        out: out.to_path_buf(),
+        recipe: Recipe::tiny(),
+        steps: Some(steps),
+        resume,
+        checkpoint_every: every,
+        samples: true,
+    }
+}
+
+fn weights(out: &Path) -> std::collections::HashMap<String, Tensor> {
+    candle_core::safetensors::load(
+        out.join("checkpoint/state.safetensors"),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_short_run_lowers_the_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = train(&options(dir.path(), 40, false, 40), &mut Quiet).unwrap();
+    assert_eq!(summary.steps, 40);
+    // The untrained model predicts zero flow, so its loss is about E|noise - clip|^2 > 1.
+    assert!(summary.first_loss > 1.0, "{summary:?}");
+    assert!(
+        summary.recent_loss < 0.8 * summary.first_loss,
+        "loss did not fall: {summary:?}"
+    );
+    assert!(dir.path().join("loss.png").is_file());
+    let sheet = image::open(dir.path().join("samples/step_000040.png")).unwrap();
+    assert_eq!(sheet.height(), 6 * (16 * 8 + 2) + 2); // six sample prompts, zoom 8
+    let image = image::open(dir.path().join("loss.png")).unwrap();
+    assert_eq!((image.width(), image.height()), (800, 400));
+}
+
+#[test]
+fn a_resumed_run_equals_an_uninterrupted_one() {
+    let straight = tempfile::tempdir().unwrap();
+    train(&options(straight.path(), 6, false, 6), &mut Quiet).unwrap();
+
+    let resumed = tempfile::tempdir().unwrap();
+    train(&options(resumed.path(), 3, false, 3), &mut Quiet).unwrap();
+    // Starting again without --resume must not overwrite the run.
+    let err = train(&options(resumed.path(), 6, false, 3), &mut Quiet).unwrap_err();
+    assert!(err.to_string().contains("--resume"), "{err}");
+    let summary = train(&options(resumed.path(), 6, true, 3), &mut Quiet).unwrap();
+    assert_eq!(summary.steps, 6);
+
+    let (a, b) = (weights(straight.path()), weights(resumed.path()));
+    assert_eq!(a.len(), b.len());
+    for (name, ta) in &a {
+        let diff = (ta - &b[name])
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(diff <= 1e-6, "{name} differs by {diff}");
+    }
+}
+
+#[test]
+fn resuming_nothing_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = train(&options(dir.path(), 2, true, 1), &mut Quiet).unwrap_err();
+    assert!(err.to_string().contains("nothing to resume"), "{err}");
+}
+
+#[test]
+fn an_exported_checkpoint_generates_deterministically() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = train(&options(dir.path(), 2, false, 2), &mut Quiet).unwrap();
+    let pipeline = Pipeline::load(&summary.model_dir, &LoadOptions::default()).unwrap();
+    assert!(pipeline.takes_first_frame());
+    let defaults = pipeline.defaults().clone();
+    assert_eq!(
+        (defaults.height, defaults.width, defaults.frames),
+        (16, 16, 4)
+    );
+    let run = |seed| {
+        let request = kino_pipeline::GenerateRequest {
+            seed,
+            ..defaults.request("a red ball moving left on green grass")
+        };
+        let video = pipeline.generate(&request, &mut NoProgress).unwrap();
+        assert_eq!(video.dims().unwrap(), (4, 256, 256));
+        video.to_rgb8().unwrap()
+    };
+    assert_eq!(run(3), run(3));
+    assert_ne!(run(3), run(4));
+}
