@@ -27,12 +27,18 @@ pub enum SolverType {
 
 /// What the network predicts (`prediction_type` in the config).
 ///
-/// Only the flow-matching velocity is supported: it is what Wan and kino-mini predict. diffusers'
-/// other values (`epsilon`, `sample`, `v_prediction`) belong to variance-preserving models.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// With flow sigmas, x_sigma = (1 - sigma) x0 + sigma noise. Wan predicts the velocity;
+/// kino-mini, a pixel-space model, predicts the clean sample (a velocity is as
+/// high-dimensional as the noise, a clean clip is not, and a 4x4x4-pixel patch has more values
+/// than the model is wide). diffusers' `epsilon` and `v_prediction` are not supported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PredictionType {
-    /// The network predicts v = noise - x0, and x_sigma = (1 - sigma) x0 + sigma noise.
+    /// The network predicts v = noise - x0 (`"flow_prediction"`).
+    #[default]
     FlowPrediction,
+    /// The network predicts x0 itself (`"sample"`; diffusers' UniPC then uses it as its data
+    /// prediction unchanged).
+    Sample,
 }
 
 /// The sigma appended after the last timestep (`final_sigmas_type` in the config).
@@ -133,14 +139,19 @@ pub struct FlowEulerConfig {
     pub num_train_timesteps: usize,
     /// The shift s in sigma' = s sigma / (1 + (s - 1) sigma).
     pub shift: f64,
+    /// What the network predicts (diffusers' Euler knows only the velocity; a `"sample"`
+    /// prediction is turned into one as v = (x_sigma - x0) / sigma).
+    pub prediction_type: PredictionType,
 }
 
 impl FlowEulerConfig {
-    /// Euler with the same shift and training timesteps as a UniPC config: how Wan would use it.
+    /// Euler with the same shift, training timesteps and prediction as a UniPC config: how
+    /// Wan would use it.
     pub fn like_unipc(unipc: &FlowUniPcConfig) -> Self {
         Self {
             num_train_timesteps: unipc.num_train_timesteps,
             shift: unipc.flow_shift,
+            prediction_type: unipc.prediction_type,
         }
     }
 
@@ -334,7 +345,10 @@ impl TryFrom<RawUniPc> for FlowUniPcConfig {
         let prediction_type = choose(
             "prediction_type",
             prediction_type,
-            &[("flow_prediction", PredictionType::FlowPrediction)],
+            &[
+                ("flow_prediction", PredictionType::FlowPrediction),
+                ("sample", PredictionType::Sample),
+            ],
         )?;
         // diffusers maps the DPM-Solver names onto bh2 (UniPCMultistepScheduler.__init__).
         let solver_type = choose(
@@ -490,6 +504,7 @@ impl TryFrom<RawEuler> for FlowEulerConfig {
         let config = Self {
             num_train_timesteps: raw.num_train_timesteps.unwrap_or(1000),
             shift: raw.shift.unwrap_or(1.0),
+            prediction_type: PredictionType::FlowPrediction,
         };
         config.validate()?;
         Ok(config)

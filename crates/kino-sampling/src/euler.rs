@@ -6,6 +6,7 @@
 
 use candle_core::{DType, Tensor};
 
+use crate::PredictionType;
 use crate::config::FlowEulerConfig;
 use crate::error::{Error, Result};
 use crate::schedule::{Schedule, flow_euler_schedule};
@@ -89,7 +90,14 @@ impl FlowEulerScheduler {
         // The float32 difference of two float32 sigmas, as torch computes `sigma_next - sigma`.
         let dt = schedule.sigmas[step_index + 1] - schedule.sigmas[step_index];
         let out_dtype = model_output.dtype();
-        let velocity = model_output.to_dtype(DType::F32)?;
+        let velocity = match self.config.prediction_type {
+            PredictionType::FlowPrediction => model_output.to_dtype(DType::F32)?,
+            // v = (x_sigma - x0) / sigma; sigma > 0 at every step taken.
+            PredictionType::Sample => {
+                let sigma = f64::from(schedule.sigmas[step_index]);
+                ((sample.to_dtype(DType::F32)? - model_output.to_dtype(DType::F32)?)? / sigma)?
+            }
+        };
         let prev = (sample.to_dtype(DType::F32)? + velocity.affine(f64::from(dt), 0.0)?)?;
         self.step_index += 1;
         Ok(prev.to_dtype(out_dtype)?)

@@ -20,6 +20,7 @@ use std::collections::VecDeque;
 
 use candle_core::{DType, Tensor};
 
+use crate::PredictionType;
 use crate::config::{FlowUniPcConfig, SolverType};
 use crate::error::{Error, Result};
 use crate::flow::{alpha_sigma, lambda, x0_from_velocity};
@@ -136,7 +137,12 @@ impl FlowUniPcScheduler {
         let out_dtype = sample.dtype();
         let i = step_index;
 
-        let x0 = x0_from_velocity(sample, model_output, schedule.sigmas[i])?;
+        let x0 = match self.config.prediction_type {
+            PredictionType::FlowPrediction => {
+                x0_from_velocity(sample, model_output, schedule.sigmas[i])?
+            }
+            PredictionType::Sample => model_output.to_dtype(DType::F32)?,
+        };
         let mut sample = sample.to_dtype(DType::F32)?;
 
         let use_corrector = i > 0 && !self.config.disable_corrector.contains(&(i - 1));

@@ -1,7 +1,14 @@
-//! The flow-matching objective Wan is trained with, in the sampler's convention: a clip `x0`
-//! and noise `e` mix as `x_s = (1 - s) x0 + s e` at noise level `s` in (0, 1), the model sees
-//! timestep `1000 s` and predicts the velocity `e - x0`, and the loss is the mean squared error.
+//! The flow-matching objective, in the sampler's convention: a clip `x0` and noise `e` mix as
+//! `x_s = (1 - s) x0 + s e` at noise level `s` in (0, 1) and the model sees timestep `1000 s`.
 //! Noise levels are logit-normal, then shifted like the sampler's `flow_shift` schedule.
+//!
+//! kino-mini predicts the clean clip `x0` (diffusers' `prediction_type = "sample"`), not the
+//! velocity `e - x0` Wan predicts: in pixel space a 4x4x4 patch holds 192 values, more than
+//! the model's width, and a velocity carries the full-rank noise, which a narrower network
+//! cannot reproduce, so its samples keep a residue of noise; clean clips lie on a
+//! low-dimensional set and pass through ("Back to Basics: Let Denoising Generative Models
+//! Denoise", Li and He, 2025). The loss is still measured on the velocity the prediction
+//! implies, `v = (x_s - x0) / s`, i.e. `|x0_pred - x0|^2 / s^2`, with `s` floored.
 
 use candle_core::{D, DType, Device, Result, Tensor};
 use kino_models::text::WanTokenizer;
@@ -90,8 +97,7 @@ pub fn loss(
         device,
     )?;
     // x_s = x0 + s (e - x0)
-    let velocity = (&noise - clips)?;
-    let noisy = (clips + velocity.broadcast_mul(&s)?)?;
+    let noisy = (clips + (&noise - clips)?.broadcast_mul(&s)?)?;
     let input = Tensor::cat(&[&noisy, &first_frame_condition(clips, &first_frames)?], 1)?;
     let timesteps = Tensor::from_vec(
         sigmas
@@ -105,10 +111,19 @@ pub fn loss(
     let text = model.encode_text(&ids, &mask)?;
     let predicted = model.dit.forward(&input, &timesteps, &text)?;
     debug_assert_eq!(predicted.dims()[1], RGB);
-    (predicted - velocity)?
+    let weights = Tensor::from_vec(
+        sigmas
+            .iter()
+            .map(|&s| (1.0 / s.max(recipe.loss_sigma_floor).powi(2)) as f32)
+            .collect::<Vec<_>>(),
+        b,
+        device,
+    )?;
+    (predicted - clips)?
         .sqr()?
         .flatten_from(1)?
         .mean(D::Minus1)?
+        .mul(&weights)?
         .mean_all()?
         .to_dtype(DType::F32)
 }

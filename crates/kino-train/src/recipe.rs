@@ -45,6 +45,9 @@ pub struct Recipe {
     /// Shift applied to the sampled noise levels (and the sampler's `flow_shift`): values
     /// above 1 spend more training on high noise, where layout and motion are decided.
     pub flow_shift: f64,
+    /// The smallest noise level the loss divides by (its weight `1 / max(s, floor)^2` is
+    /// capped at `1 / floor^2`).
+    pub loss_sigma_floor: f64,
     /// Share of steps whose caption is dropped (replaced by ""), for classifier-free guidance.
     pub caption_dropout: f64,
     /// Share of clips conditioned on their clean first frame (image-to-video).
@@ -80,6 +83,7 @@ impl Default for Recipe {
             weight_decay: 0.01,
             ema_decay: 0.998,
             flow_shift: 3.0,
+            loss_sigma_floor: 0.2,
             caption_dropout: 0.1,
             first_frame_share: 0.25,
             seed: 0,
@@ -178,7 +182,8 @@ impl Recipe {
         })
     }
 
-    /// `scheduler/scheduler_config.json`: Wan 2.1's flow UniPC with this recipe's shift.
+    /// `scheduler/scheduler_config.json`: Wan 2.1's flow UniPC with this recipe's shift, and
+    /// `prediction_type` "sample": kino-mini predicts the clean clip (see [`crate::flow`]).
     pub fn scheduler_config(&self) -> Value {
         json!({
             "_class_name": "UniPCMultistepScheduler",
@@ -193,7 +198,7 @@ impl Recipe {
             "lower_order_final": true,
             "num_train_timesteps": 1000,
             "predict_x0": true,
-            "prediction_type": "flow_prediction",
+            "prediction_type": "sample",
             "rescale_betas_zero_snr": false,
             "sample_max_value": 1.0,
             "solver_order": 2,
