@@ -3,7 +3,8 @@
 use std::path::Path;
 
 use kino_sampling::{
-    Error, FinalSigmas, FlowEulerConfig, FlowUniPcConfig, SchedulerConfig, SolverType,
+    Error, FinalSigmas, FlowEulerConfig, FlowUniPcConfig, PredictionType, SchedulerConfig,
+    SolverType,
 };
 
 fn wan_config_path() -> std::path::PathBuf {
@@ -136,7 +137,8 @@ fn euler_config_reads_from_diffusers_json() {
         config,
         SchedulerConfig::Euler(FlowEulerConfig {
             num_train_timesteps: 1000,
-            shift: 5.0
+            shift: 5.0,
+            prediction_type: PredictionType::FlowPrediction,
         })
     );
     let dynamic =
@@ -149,7 +151,8 @@ fn euler_config_reads_from_diffusers_json() {
         FlowEulerConfig::like_unipc(&FlowUniPcConfig::wan_2_1()),
         FlowEulerConfig {
             num_train_timesteps: 1000,
-            shift: 3.0
+            shift: 3.0,
+            prediction_type: PredictionType::FlowPrediction,
         }
     );
 }

@@ -3,7 +3,7 @@
 use candle_core::{Device, Tensor};
 use kino_sampling::{
     Error, FlowEulerConfig, FlowEulerScheduler, FlowScheduler, FlowUniPcConfig, FlowUniPcScheduler,
-    Scheduler, SchedulerConfig, SolverType, cfg, guidance_enabled, randn,
+    PredictionType, Scheduler, SchedulerConfig, SolverType, cfg, guidance_enabled, randn,
 };
 
 fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
@@ -58,12 +58,50 @@ fn exact_flow_reaches_the_target(mut scheduler: impl Scheduler, steps: usize) ->
     max_abs_diff(&sample, &x0)
 }
 
+/// The same straight flow with a network that predicts x0 exactly (`prediction_type` "sample").
+fn exact_sample_reaches_the_target(mut scheduler: impl Scheduler, steps: usize) -> f32 {
+    let (x0, noise) = (latent(10), latent(11));
+    scheduler.set_timesteps(steps).expect("steps > 0");
+    let sigma0 = f64::from(scheduler.sigmas()[0]);
+    let mut sample =
+        ((&x0 * (1.0 - sigma0)).expect("mul") + (&noise * sigma0).expect("mul")).expect("add");
+    for i in 0..steps {
+        sample = scheduler.step(&x0, i, &sample).expect("step");
+    }
+    max_abs_diff(&sample, &x0)
+}
+
+#[test]
+fn sample_prediction_reaches_the_target_with_both_schedulers() {
+    let mut unipc = FlowUniPcConfig::wan_2_1();
+    unipc.prediction_type = PredictionType::Sample;
+    let euler = FlowEulerConfig::like_unipc(&unipc);
+    assert_eq!(euler.prediction_type, PredictionType::Sample);
+    for steps in [1, 2, 7, 20] {
+        let u = exact_sample_reaches_the_target(
+            FlowUniPcScheduler::new(unipc.clone()).expect("valid"),
+            steps,
+        );
+        let e = exact_sample_reaches_the_target(
+            FlowEulerScheduler::new(euler.clone()).expect("valid"),
+            steps,
+        );
+        assert!(u < 1e-5 && e < 1e-5, "{steps} steps: unipc {u}, euler {e}");
+    }
+    let json = r#"{"_class_name": "UniPCMultistepScheduler", "prediction_type": "sample", "use_flow_sigmas": true, "flow_shift": 3.0}"#;
+    match SchedulerConfig::from_json(json).expect("parses") {
+        SchedulerConfig::UniPc(c) => assert_eq!(c.prediction_type, PredictionType::Sample),
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn euler_with_the_exact_velocity_reaches_the_target() {
     for steps in [1, 2, 7, 50] {
         let scheduler = FlowEulerScheduler::new(FlowEulerConfig {
             num_train_timesteps: 1000,
             shift: 3.0,
+            prediction_type: PredictionType::FlowPrediction,
         })
         .expect("valid");
         let err = exact_flow_reaches_the_target(scheduler, steps);
