@@ -1,0 +1,201 @@
+//! kino-mini through the binary: `train mini` (checkpoint, refusal to overwrite, resume),
+//! `eval mini` (the table and JSON), and `generate` with a trained folder (256x256 MP4 by
+//! ffprobe, the closed-vocabulary warning, image-to-video), plus their bad input.
+
+#![allow(clippy::unwrap_used)] // in tests a failed unwrap is a failed test
+
+mod common;
+
+use common::*;
+use std::path::Path;
+
+/// Trains two steps of the shipped recipe (batch 2) into `out`.
+fn train_two_steps(out: &Path) {
+    let run = kino(&[
+        "train",
+        "mini",
+        "--out",
+        s(out),
+        "--steps",
+        "2",
+        "--batch",
+        "2",
+        "--checkpoint-every",
+        "1",
+        "--no-samples",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
+#[test]
+fn train_checkpoints_refuses_to_overwrite_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    train_two_steps(&out);
+    for file in [
+        "model/model_index.json",
+        "model/transformer/config.json",
+        "loss.png",
+    ] {
+        assert!(out.join(file).is_file(), "{file}");
+    }
+    assert!(out.join("checkpoint/state.safetensors").is_file());
+
+    let again = kino(&["train", "mini", "--out", s(&out), "--steps", "3"]);
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(again.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--resume") && stderr.contains("step 2"),
+        "{stderr}"
+    );
+
+    let resumed = kino(&[
+        "train",
+        "mini",
+        "--out",
+        s(&out),
+        "--steps",
+        "3",
+        "--resume",
+        "--no-samples",
+    ]);
+    let stderr = String::from_utf8_lossy(&resumed.stderr);
+    assert!(resumed.status.success(), "{stderr}");
+    assert!(stderr.contains("trained 3 steps"), "{stderr}");
+}
+
+#[test]
+fn a_trained_folder_generates_and_evaluates() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    train_two_steps(&run);
+    let model = run.join("model");
+
+    // generate: 256x256 (32x32 upscaled), 16 frames at 8 fps, and a warning naming "cat".
+    let clip = dir.path().join("clip.mp4");
+    let generated = kino(&[
+        "generate",
+        "a blue cat moving left on green grass",
+        "--model",
+        s(&model),
+        "-o",
+        s(&clip),
+        "--steps",
+        "3",
+    ]);
+    let stderr = String::from_utf8_lossy(&generated.stderr);
+    assert!(generated.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning") && stderr.contains("cat"),
+        "{stderr}"
+    );
+    let probe = kino_testkit::ffprobe(s(&clip), &[]);
+    assert_eq!((probe.width, probe.height, probe.frames), (256, 256, 16));
+    assert!((probe.fps - 8.0).abs() < 1e-9);
+
+    // image-to-video from a PNG of another size (resized to the model's 32x32).
+    let image = dir.path().join("first.png");
+    kino_media::image::RgbImage::from_pixel(40, 24, kino_media::image::Rgb([200, 30, 30]))
+        .save(&image)
+        .unwrap();
+    let i2v = kino(&[
+        "generate",
+        "a red ball",
+        "--model",
+        s(&model),
+        "-o",
+        s(&dir.path().join("i2v.gif")),
+        "--first-frame",
+        s(&image),
+        "--steps",
+        "2",
+        "--width",
+        "64",
+        "--height",
+        "64",
+    ]);
+    assert!(
+        i2v.status.success(),
+        "{}",
+        String::from_utf8_lossy(&i2v.stderr)
+    );
+    let probe = kino_testkit::ffprobe(s(&dir.path().join("i2v.gif")), &[]);
+    assert_eq!((probe.width, probe.height), (64, 64));
+
+    // eval: a table with every attribute, and the JSON report.
+    let json = dir.path().join("eval.json");
+    let eval = kino(&[
+        "eval",
+        "mini",
+        "--model",
+        s(&model),
+        "--count",
+        "2",
+        "--seeds",
+        "1",
+        "--sheet",
+        s(&dir.path().join("worst.png")),
+        "--json",
+        s(&json),
+    ]);
+    let stdout = String::from_utf8_lossy(&eval.stdout);
+    assert!(
+        eval.status.success(),
+        "{}",
+        String::from_utf8_lossy(&eval.stderr)
+    );
+    for row in ["colour", "motion", "shape", "count (two objects)"] {
+        assert!(stdout.contains(row), "{stdout}");
+    }
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["clips"].as_array().unwrap().len(), 2);
+    assert!(report["scores"]["motion"]["total"].as_u64().unwrap() >= 2);
+}
+
+#[test]
+fn bad_input_names_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let prompts = dir.path().join("prompts.txt");
+    std::fs::write(&prompts, "# held out\na red ball moving left\na fish\n").unwrap();
+    let run = kino(&["eval", "mini", "--prompts", s(&prompts), "--model", "x"]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("prompts.txt:3"), "{stderr}");
+
+    let run = kino(&["train", "mini", "--out", s(dir.path()), "--resume"]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("nothing to resume"), "{stderr}");
+
+    // A text-to-video Wan model takes no first frame.
+    let wan = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/wan-tiny");
+    let image = dir.path().join("first.png");
+    kino_media::image::RgbImage::new(8, 8).save(&image).unwrap();
+    let run = kino(&[
+        "generate",
+        "a red ball",
+        "--model",
+        s(&wan),
+        "-o",
+        s(&dir.path().join("x.mp4")),
+        "--first-frame",
+        s(&image),
+        "--steps",
+        "1",
+        "--width",
+        "32",
+        "--height",
+        "32",
+        "--frames",
+        "5",
+    ]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--first-frame"), "{stderr}");
+    assert!(!dir.path().join("x.mp4").exists());
+}
