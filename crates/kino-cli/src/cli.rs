@@ -112,6 +112,10 @@ pub struct TrainMiniArgs {
     /// Do not render sample clips at each checkpoint.
     #[arg(long)]
     pub no_samples: bool,
+    /// When training reaches its last step, also write the model here (the shipped weights
+    /// are made with `--export models/kino-mini`).
+    #[arg(long)]
+    pub export: Option<PathBuf>,
 }
 
 /// Output options shared by every command that writes a video.

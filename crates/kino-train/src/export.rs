@@ -53,8 +53,9 @@ fn write_json(path: &Path, value: &Value) -> Result<(), CheckpointError> {
     })
 }
 
-/// Writes the model folder `dir` (replacing it atomically) from `weights` named
-/// `transformer.*` / `text_encoder.*`.
+/// Writes the model folder `dir` (replacing it atomically, keeping a `MODEL_CARD.md`,
+/// `README.md` or `LICENSE` already there) from `weights` named `transformer.*` /
+/// `text_encoder.*`.
 pub fn write_model_dir(
     dir: &Path,
     recipe: &Recipe,
@@ -112,6 +113,13 @@ pub fn write_model_dir(
             path: path.clone(),
             message: e.to_string(),
         })?;
+    }
+    // Files people keep beside the weights survive a re-export.
+    for keep in ["MODEL_CARD.md", "README.md", "LICENSE"] {
+        let old = dir.join(keep);
+        if old.is_file() {
+            std::fs::copy(&old, incoming.join(keep)).map_err(io(&old))?;
+        }
     }
     if dir.exists() {
         let old = parent.join(format!(".{name}.old"));

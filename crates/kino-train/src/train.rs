@@ -32,6 +32,9 @@ pub struct TrainOptions {
     pub checkpoint_every: usize,
     /// Render a sheet of sample clips (`samples/step_NNNNNN.png`) at each checkpoint.
     pub samples: bool,
+    /// When the run reaches its last step, also write the model folder here (e.g.
+    /// `models/kino-mini`, where `--model mini` finds it).
+    pub export: Option<PathBuf>,
 }
 
 /// Training events; every method has an empty default.
@@ -220,6 +223,11 @@ pub fn train(
             }
             progress.checkpoint(info.step, &model_dir);
         }
+    }
+    if let Some(export) = &options.export
+        && info.step >= total
+    {
+        export::write_model_dir(export, &recipe, &ema.weights)?;
     }
     let n = info.losses.len();
     let window = (n / 4).clamp(1, 50);

@@ -17,6 +17,7 @@ fn options(out: &Path, steps: usize, resume: bool, every: usize) -> TrainOptions
         resume,
         checkpoint_every: every,
         samples: true,
+        export: None,
     }
 }
 

@@ -70,6 +70,7 @@ pub fn mini(args: &TrainMiniArgs, quiet: bool) -> anyhow::Result<()> {
         resume: args.resume,
         checkpoint_every: args.checkpoint_every,
         samples: !args.no_samples,
+        export: args.export.clone(),
     };
     let mut bar = Bar {
         bar: None,
