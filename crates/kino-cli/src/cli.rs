@@ -9,7 +9,8 @@ Exit codes: 0 success, 1 the work failed (I/O, encoding, a model), 2 bad usage (
 Examples:
   kino world render \"a red ball moving to the right on green grass\" -o ball.mp4
   kino generate \"a blue ball moving left on green grass\" -o clip.mp4
-  kino info ball.mp4";
+  kino info ball.mp4
+  kino movie render script.fountain -o film.mp4";
 
 /// Kino: local text-to-video. A sentence in, a video out, on your own machine.
 #[derive(Debug, Parser)]
@@ -36,6 +37,9 @@ pub enum Command {
     /// Measure speed (prints key=value lines).
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Movie mode: a screenplay (Fountain) or storyboard (TOML) becomes a film.
+    #[command(subcommand)]
+    Movie(crate::cli_movie::MovieCommand),
     /// Train Kino's own models.
     #[command(subcommand)]
     Train(TrainCommand),

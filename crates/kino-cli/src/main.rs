@@ -2,6 +2,7 @@
 //! library crates. Exit codes: 0 ok, 1 the work failed, 2 bad usage.
 
 mod cli;
+mod cli_movie;
 mod commands;
 mod exit;
 mod progress;

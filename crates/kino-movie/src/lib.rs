@@ -5,7 +5,8 @@
 //! sheet.
 //!
 //! Data flow: [`fountain::parse`] / [`storyboard::parse`] → [`plan_file`] ([`Plan`]) →
-//! [`render_shots`] (through [`ShotCache`]) → [`assemble`] → [`subtitles`], [`otio`].
+//! [`render_shots`] (through [`ShotCache`]) → [`assemble`] → [`subtitles`], [`otio`];
+//! [`make_film`] runs the last four.
 //!
 //! Not here: the model (the caller's [`ShotRenderer`], e.g. kino-cli's pipeline renderer),
 //! video encoding (kino-media), or any terminal output: progress goes through
@@ -14,6 +15,7 @@
 mod assemble;
 mod cache;
 mod error;
+mod film;
 pub mod fountain;
 pub mod otio;
 mod plan;
@@ -27,6 +29,7 @@ mod transition;
 
 pub use assemble::{AssembleOptions, Assembled, assemble};
 pub use cache::{CacheEntry, ShotCache, ShotKey, cache_dir_for};
+pub use film::{FilmReport, FilmRequest, make_film, sibling};
 pub use error::{LineError, MovieError, Result};
 pub use plan::{
     Cue, DialogueLine, Plan, PlanSettings, Script, Shot, ShotContent, load_script, plan_file,
@@ -34,7 +37,7 @@ pub use plan::{
 };
 pub use prompt::PromptContext;
 pub use render::{
-    FilmProgress, NoFilmProgress, RenderOptions, RenderReport, ShotProgress, ShotRenderer,
+    FilmProgress, NoFilmProgress, RenderFailure, RenderOptions, RenderReport, ShotProgress, ShotRenderer,
     ShotRequest, render_shots,
 };
 pub use text::TextRenderer;

@@ -76,6 +76,8 @@ pub trait FilmProgress: Send {
     fn shot_finished(&mut self, _shot: &Shot, _cached: bool) {}
     /// A warning about `shot`.
     fn warning(&mut self, _shot: usize, _message: &str) {}
+    /// `done` of `total` film frames are assembled.
+    fn assembling(&mut self, _done: usize, _total: usize) {}
 }
 
 /// Ignores every event.
