@@ -67,7 +67,8 @@ fn escape_vtt(text: &str) -> String {
 /// Draws `text` near the bottom of `frame`: wrapped white lines over a darkened band.
 pub fn burn(renderer: &TextRenderer, frame: &mut RgbImage, text: &str) {
     let (w, h) = frame.dimensions();
-    let px = (h as f32 / 14.0).clamp(5.0, 48.0);
+    // Small frames still get legible text (10 px), large ones 1/14 of the height.
+    let px = (h as f32 / 14.0).clamp(10.0, 48.0);
     let lines = renderer.wrap(text, px, w as f32 * 0.92);
     let line_h = renderer.line_height(px);
     let block = line_h * lines.len() as f32;
