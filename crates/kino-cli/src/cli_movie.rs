@@ -18,18 +18,24 @@ pub enum MovieCommand {
     Render(MovieRenderArgs),
 }
 
-/// What every film shares: size, rate, seed.
+/// What every film shares: the model, size, rate, seed.
 #[derive(Debug, Args, Clone)]
 pub struct FilmArgs {
-    /// Frame width in pixels (a multiple of the model's, 16 for Wan 2.1).
-    #[arg(long, default_value_t = 256)]
-    pub width: u32,
-    /// Frame height in pixels (a multiple of the model's, 16 for Wan 2.1).
-    #[arg(long, default_value_t = 256)]
-    pub height: u32,
-    /// Frames per second of the film.
-    #[arg(long, default_value_t = 16.0, allow_negative_numbers = true)]
-    pub fps: f64,
+    /// "mini" for the built-in kino-mini, or a diffusers-layout model folder. Its defaults
+    /// (size, fps, steps, guidance) apply where no flag is given.
+    #[arg(long, default_value = "mini")]
+    pub model: String,
+    /// Film width in pixels (default: the model's output width). A model that renders at a
+    /// native size (kino-mini) is resized to it; others render at it (Wan 2.1: a multiple
+    /// of 16).
+    #[arg(long)]
+    pub width: Option<u32>,
+    /// Film height in pixels (default: the model's output height).
+    #[arg(long)]
+    pub height: Option<u32>,
+    /// Frames per second of the film (default: the model's).
+    #[arg(long, allow_negative_numbers = true)]
+    pub fps: Option<f64>,
     /// The film's seed; each shot's seed comes from it and the shot's place in its scene.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -59,18 +65,16 @@ pub struct MovieRenderArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub film: FilmArgs,
-    /// "mini" for the built-in kino-mini, or a diffusers-layout model folder.
-    #[arg(long, default_value = "mini")]
-    pub model: String,
     /// Shots rendered at the same time (each uses the model on its own thread).
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
-    /// Denoising steps per shot.
-    #[arg(long, default_value_t = 50)]
-    pub steps: u32,
-    /// Classifier-free guidance scale (1 or less disables the negative pass).
-    #[arg(long, default_value_t = 5.0, allow_negative_numbers = true)]
-    pub guidance: f64,
+    /// Denoising steps per shot (default: the model's).
+    #[arg(long)]
+    pub steps: Option<u32>,
+    /// Classifier-free guidance scale, 1 or less disables the negative pass (default: the
+    /// model's).
+    #[arg(long, allow_negative_numbers = true)]
+    pub guidance: Option<f64>,
     /// What no shot should show (the negative prompt).
     #[arg(long, default_value = "")]
     pub negative: String,

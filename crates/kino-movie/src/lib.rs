@@ -32,7 +32,7 @@ pub use cache::{CacheEntry, ShotCache, ShotKey, cache_dir_for};
 pub use film::{FilmReport, FilmRequest, make_film, sibling};
 pub use error::{LineError, MovieError, Result};
 pub use plan::{
-    Cue, DialogueLine, Plan, PlanSettings, Script, Shot, ShotContent, load_script, plan_file,
+    Cue, DialogueLine, Plan, PlanSettings, Script, Shot, ShotContent, load_script, plan_file, plan_script,
     plan_screenplay, plan_storyboard,
 };
 pub use prompt::PromptContext;

@@ -686,13 +686,19 @@ pub fn load_script(path: &Path) -> Result<Script> {
     }
 }
 
-/// Reads, parses and plans a script file.
-pub fn plan_file(path: &Path, settings: &PlanSettings) -> Result<Plan> {
-    match load_script(path)? {
-        Script::Screenplay(play) => plan_screenplay(&play, path, settings),
+/// Plans a loaded script; `path` is the file it came from (named in errors; a
+/// storyboard's images are relative to its folder).
+pub fn plan_script(script: &Script, path: &Path, settings: &PlanSettings) -> Result<Plan> {
+    match script {
+        Script::Screenplay(play) => plan_screenplay(play, path, settings),
         Script::Storyboard(board) => {
             let base = path.parent().unwrap_or(Path::new("."));
-            plan_storyboard(&board, base, settings)
+            plan_storyboard(board, base, settings)
         }
     }
+}
+
+/// Reads, parses and plans a script file.
+pub fn plan_file(path: &Path, settings: &PlanSettings) -> Result<Plan> {
+    plan_script(&load_script(path)?, path, settings)
 }

@@ -5,15 +5,14 @@
 mod model;
 mod progress;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::bail;
 use kino_media::VideoSpec;
 use kino_models::ModelDir;
-use kino_movie::{FilmRequest, MovieError, Plan, PlanSettings, ShotContent};
-use kino_pipeline::{GenerateRequest, LoadOptions, SizeRules};
+use kino_movie::{FilmRequest, MovieError, Plan, PlanSettings, Script, ShotContent};
+use kino_pipeline::{LoadOptions, ModelDefaults, SizeRules};
 
-use super::generate::{read_model_index, resolve_model_dir};
+use super::generate::resolve_model;
 use super::output;
 use crate::cli_movie::{FilmArgs, MovieCommand, MoviePlanArgs, MovieRenderArgs};
 use crate::exit::UsageError;
@@ -35,22 +34,70 @@ fn usage_if_bad_input(err: MovieError) -> anyhow::Error {
     }
 }
 
-fn settings(film: &FilmArgs) -> PlanSettings {
+/// The model's folder, size rules and defaults.
+struct Model {
+    dir: PathBuf,
+    rules: SizeRules,
+    defaults: ModelDefaults,
+}
+
+fn open_model(name: &str) -> anyhow::Result<Model> {
+    let dir = resolve_model(name)?;
+    let model = ModelDir::open(&dir)?;
+    Ok(Model {
+        rules: SizeRules::for_model(&model)?,
+        defaults: ModelDefaults::for_model(&model)?,
+        dir,
+    })
+}
+
+/// The film's size and rate: the flags, else the model's output size and fps.
+fn settings(film: &FilmArgs, defaults: &ModelDefaults) -> PlanSettings {
     PlanSettings {
-        width: film.width,
-        height: film.height,
-        fps: film.fps,
+        width: film
+            .width
+            .unwrap_or(defaults.output_width.unwrap_or(defaults.width) as u32),
+        height: film
+            .height
+            .unwrap_or(defaults.output_height.unwrap_or(defaults.height) as u32),
+        fps: film.fps.unwrap_or(defaults.fps),
         seed: film.seed,
         ..PlanSettings::default()
     }
 }
 
-fn load_plan(script: &Path, film: &FilmArgs) -> anyhow::Result<Plan> {
-    kino_movie::plan_file(script, &settings(film)).map_err(usage_if_bad_input)
+fn load(script: &Path) -> anyhow::Result<Script> {
+    kino_movie::load_script(script).map_err(usage_if_bad_input)
+}
+
+fn make_plan(script: &Script, path: &Path, settings: &PlanSettings) -> anyhow::Result<Plan> {
+    kino_movie::plan_script(script, path, settings).map_err(usage_if_bad_input)
 }
 
 fn plan(args: &MoviePlanArgs) -> anyhow::Result<()> {
-    let plan = load_plan(&args.script, &args.film)?;
+    let script = load(&args.script)?;
+    // Planning needs only the model's defaults; without the model, plan with Wan 2.1's
+    // rate and a small size, and say so.
+    let defaults = match open_model(&args.film.model) {
+        Ok(model) => model.defaults,
+        Err(err) => {
+            let fallback = ModelDefaults {
+                width: 256,
+                height: 256,
+                ..ModelDefaults::wan_2_1()
+            };
+            let s = settings(&args.film, &fallback);
+            eprintln!(
+                "note: {}; planning at {}x{}, {} fps",
+                crate::exit::one_line(&err),
+                s.width,
+                s.height,
+                s.fps
+            );
+            fallback
+        }
+    };
+    let plan = make_plan(&script, &args.script, &settings(&args.film, &defaults))?;
     if args.json {
         let json = serde_json::json!({
             "duration_seconds": plan.duration_seconds(),
@@ -131,58 +178,66 @@ fn describe(plan: &Plan) -> String {
 
 fn render(args: &MovieRenderArgs, quiet: bool) -> anyhow::Result<()> {
     let format = output::format_of(&args.output)?;
-    let plan = load_plan(&args.script, &args.film)?;
+    let script = load(&args.script)?;
+    if args.jobs == 0 {
+        crate::usage_bail!("--jobs must be at least 1");
+    }
+    if args.steps == Some(0) {
+        crate::usage_bail!("--steps must be at least 1");
+    }
+    if let Some(g) = args.guidance.filter(|g| !g.is_finite() || *g < 0.0) {
+        crate::usage_bail!("--guidance must be a finite number >= 0, got {g}");
+    }
+    let model = open_model(&args.film.model)?;
+    let plan = make_plan(&script, &args.script, &settings(&args.film, &model.defaults))?;
     let spec = VideoSpec {
         width: plan.width,
         height: plan.height,
         fps: plan.fps,
     };
     output::check_spec(format, &spec, plan.total_frames as u32)?;
-    if args.jobs == 0 {
-        crate::usage_bail!("--jobs must be at least 1");
-    }
-    if args.steps == 0 {
-        crate::usage_bail!("--steps must be at least 1");
-    }
-    if !args.guidance.is_finite() || args.guidance < 0.0 {
-        crate::usage_bail!("--guidance must be a finite number >= 0, got {}", args.guidance);
-    }
+
+    // A model with a native size renders at it and is resized to the film's; others render
+    // at the film's size, which must suit them.
+    let native = model.defaults.output_height.is_some() || model.defaults.output_width.is_some();
+    let size = if native {
+        (model.defaults.height, model.defaults.width)
+    } else {
+        let m = model.rules.pixel_multiple as u32;
+        for (flag, v) in [("--width", plan.width), ("--height", plan.height)] {
+            if !v.is_multiple_of(m) {
+                crate::usage_bail!(
+                    "{flag} must be a multiple of {m} for {}, got {v}",
+                    model.dir.display()
+                );
+            }
+        }
+        (plan.height as usize, plan.width as usize)
+    };
+    let mut template = model.defaults.request("");
+    template.negative_prompt = args.negative.clone();
+    template.steps = args.steps.map_or(template.steps, |v| v as usize);
+    template.guidance = args.guidance.unwrap_or(template.guidance);
+    (template.height, template.width) = size;
+    template.output_size = native.then_some((plan.height as usize, plan.width as usize));
+    let load = LoadOptions {
+        force: args.force,
+        ..LoadOptions::default()
+    };
+    let renderer = model::PipelineRenderer::new(&model.dir, model.rules, template, load, &plan)?;
     if let Some(shot) = plan.shots.iter().find(|s| {
         matches!(&s.content, ShotContent::Generated { first_frame: Some(_), .. })
-    }) {
+    }) && !renderer.takes_first_frame()?
+    {
         crate::usage_bail!(
-            "{}: shot {} (line {}) asks to start from an image, but kino's models make video \
-             from text only; remove its `image`",
+            "{}: shot {} (line {}) starts from an image, but {} was not trained with a \
+             first-frame condition; remove its `image` or use a model that takes one (kino-mini)",
             args.script.display(),
             shot.number,
-            shot.line
+            shot.line,
+            model.dir.display()
         );
     }
-
-    let model_dir = resolve_model_dir(&args.model)?;
-    let class = read_model_index(&model_dir)?;
-    if class != "WanPipeline" {
-        bail!(
-            "{}: a {class} model; kino movie renders with WanPipeline (Wan 2.1 text-to-video) models",
-            model_dir.display()
-        );
-    }
-    let rules = SizeRules::for_model(&ModelDir::open(&model_dir)?)?;
-    let m = rules.pixel_multiple as u32;
-    for (flag, v) in [("--width", plan.width), ("--height", plan.height)] {
-        if !v.is_multiple_of(m) {
-            crate::usage_bail!("{flag} must be a multiple of {m} for {}, got {v}", model_dir.display());
-        }
-    }
-    let template = GenerateRequest {
-        negative_prompt: args.negative.clone(),
-        steps: args.steps as usize,
-        guidance: args.guidance,
-        ..GenerateRequest::default()
-    };
-    let mut renderer = model::PipelineRenderer::new(&model_dir, rules, template, LoadOptions::default())?;
-    renderer.load.force = args.force;
-    renderer.load.plan = model::planned_size(&plan, |f| renderer.model_frames(f));
 
     let request = FilmRequest {
         output: args.output.output.clone(),

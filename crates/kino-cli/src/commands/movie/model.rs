@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use kino_movie::{ShotProgress, ShotRenderer, ShotRequest};
+use candle_core::{Device, Tensor};
 use kino_pipeline::{GenerateRequest, LoadOptions, Pipeline, Progress, SizeRules, VideoSize};
 use sha2::{Digest, Sha256};
 
@@ -12,33 +13,35 @@ use sha2::{Digest, Sha256};
 /// (multi-gigabyte weights) by size and modification time.
 const HASH_CONTENT_UP_TO: u64 = 64 << 20;
 
-/// Renders shots with a diffusers-layout Wan model.
+/// Renders shots with a diffusers-layout Wan model (kino-mini or Wan 2.1).
 pub struct PipelineRenderer {
-    /// The model folder.
-    pub model_dir: PathBuf,
-    /// Its size rules (frames are requested as `temporal * k + 1` and trimmed).
-    pub rules: SizeRules,
-    /// Denoising steps, guidance and negative prompt for every shot.
-    pub template: GenerateRequest,
-    /// Loading options (the memory check is sized for the longest shot).
-    pub load: LoadOptions,
+    model_dir: PathBuf,
+    rules: SizeRules,
+    template: GenerateRequest,
+    load: LoadOptions,
     identity: String,
     pipeline: Mutex<Option<Arc<Pipeline>>>,
 }
 
 impl PipelineRenderer {
-    /// A renderer for `model_dir`; reads the model's files for its identity.
+    /// A renderer for `model_dir` making every shot like `template` (its size, output size,
+    /// steps, guidance, negative prompt); reads the model's files for its identity, and
+    /// sizes the memory check for the longest shot of `plan`.
     pub fn new(
         model_dir: &Path,
         rules: SizeRules,
         template: GenerateRequest,
-        load: LoadOptions,
+        mut load: LoadOptions,
+        plan: &kino_movie::Plan,
     ) -> anyhow::Result<Self> {
         let files = model_fingerprint(model_dir)?;
         let identity = format!(
-            "kino-pipeline WanPipeline model={files} dtype={:?} steps={} guidance={} negative={:?} \
-             flow_shift={:?} scheduler={:?} max_sequence_length={}",
+            "kino-pipeline model={files} dtype={:?} size={}x{} output={:?} steps={} guidance={} \
+             negative={:?} flow_shift={:?} scheduler={:?} max_sequence_length={}",
             load.dtype,
+            template.width,
+            template.height,
+            template.output_size,
             template.steps,
             template.guidance,
             template.negative_prompt,
@@ -46,20 +49,40 @@ impl PipelineRenderer {
             template.scheduler,
             template.max_sequence_length
         );
-        Ok(Self {
+        let mut this = Self {
             model_dir: model_dir.to_path_buf(),
             rules,
             template,
-            load,
+            load: load.clone(),
             identity,
             pipeline: Mutex::new(None),
-        })
+        };
+        load.plan = VideoSize {
+            height: this.template.height,
+            width: this.template.width,
+            frames: plan
+                .generated()
+                .map(|s| this.model_frames(s.frames))
+                .max()
+                .unwrap_or(1),
+        };
+        this.load = load;
+        Ok(this)
     }
 
-    /// The frame count the model is asked for to cover `frames`: the smallest valid one.
+    /// The frame count the model is asked for to cover `frames`: the smallest valid one
+    /// (`4k + 1` for Wan 2.1's VAE, a multiple of the temporal patch for a pixel model).
     pub fn model_frames(&self, frames: usize) -> usize {
-        let t = self.rules.temporal.max(1);
-        frames.saturating_sub(1).div_ceil(t) * t + 1
+        let mut n = frames.max(1);
+        while self.rules.frames_problem(n).is_some() {
+            n += 1;
+        }
+        n
+    }
+
+    /// Whether the model takes a first frame (loads it).
+    pub fn takes_first_frame(&self) -> anyhow::Result<bool> {
+        Ok(self.pipeline()?.takes_first_frame())
     }
 
     fn pipeline(&self) -> anyhow::Result<Arc<Pipeline>> {
@@ -86,24 +109,46 @@ impl ShotRenderer for PipelineRenderer {
         shot: &ShotRequest,
         progress: &mut dyn ShotProgress,
     ) -> Result<Vec<Vec<u8>>, kino_movie::RenderFailure> {
-        if shot.first_frame.is_some() {
-            return Err("this model makes video from text only; it cannot start from an image".into());
+        let out_size = self
+            .template
+            .output_size
+            .unwrap_or((self.template.height, self.template.width));
+        if out_size != (shot.height as usize, shot.width as usize) {
+            return Err(format!(
+                "the model makes {}x{} frames, the shot wants {}x{}",
+                out_size.1, out_size.0, shot.width, shot.height
+            )
+            .into());
         }
+        let first_frame = match &shot.first_frame {
+            Some(image) => Some(frame_tensor(image, self.template.height, self.template.width)?),
+            None => None,
+        };
         let request = GenerateRequest {
             prompt: shot.prompt.clone(),
-            height: shot.height as usize,
-            width: shot.width as usize,
             frames: self.model_frames(shot.frames),
             seed: shot.seed,
+            first_frame,
             ..self.template.clone()
         };
         let pipeline = self.pipeline().map_err(|e| format!("{e:#}"))?;
         let mut forward = Forward(progress);
         let video = pipeline.generate(&request, &mut forward)?;
         let mut frames = video.to_rgb8()?;
+        if frames.len() < shot.frames {
+            return Err(format!("the model returned {} frames, {} were asked for", frames.len(), shot.frames).into());
+        }
         frames.truncate(shot.frames);
         Ok(frames)
     }
+}
+
+/// An image as the pipeline's first frame: `(height, width, 3)` f32 in `[0, 1]`, resized.
+fn frame_tensor(image: &kino_media::RgbImage, height: usize, width: usize) -> Result<Tensor, kino_movie::RenderFailure> {
+    use kino_media::image::imageops;
+    let resized = imageops::resize(image, width as u32, height as u32, imageops::FilterType::Triangle);
+    let data: Vec<f32> = resized.as_raw().iter().map(|&v| v as f32 / 255.0).collect();
+    Ok(Tensor::from_vec(data, (height, width, 3), &Device::Cpu)?)
 }
 
 struct Forward<'a>(&'a mut dyn ShotProgress);
@@ -159,17 +204,4 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<String>) -> anyhow::Result<()>
         }
     }
     Ok(())
-}
-
-/// The memory check's size: the longest shot the model will be asked for.
-pub fn planned_size(plan: &kino_movie::Plan, renderer_frames: impl Fn(usize) -> usize) -> VideoSize {
-    VideoSize {
-        height: plan.height as usize,
-        width: plan.width as usize,
-        frames: plan
-            .generated()
-            .map(|s| renderer_frames(s.frames))
-            .max()
-            .unwrap_or(1),
-    }
 }
