@@ -32,12 +32,26 @@ fn film_flags() -> Vec<String> {
 
 fn render(script: &Path, out: &Path) -> String {
     let model = repo().join("tests/fixtures/wan-tiny");
-    let mut args = vec!["movie", "render", s(script), "-o", s(out), "--model", s(&model), "--steps", "2"];
+    let mut args = vec![
+        "movie",
+        "render",
+        s(script),
+        "-o",
+        s(out),
+        "--model",
+        s(&model),
+        "--steps",
+        "2",
+    ];
     let flags = film_flags();
     args.extend(flags.iter().map(String::as_str));
     let run = kino(&args);
     let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
-    assert!(run.status.success(), "{}\n{stdout}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}\n{stdout}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     stdout
 }
 
@@ -46,7 +60,11 @@ fn plan_json(script: &Path) -> Value {
     let flags = film_flags();
     args.extend(flags.iter().map(String::as_str));
     let run = kino(&args);
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     serde_json::from_slice(&run.stdout).unwrap()
 }
 
@@ -64,7 +82,11 @@ fn counts(stdout: &str) -> (usize, usize, usize) {
 }
 
 fn mean_abs(a: &[u8], b: &[u8]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| (*x as f64 - *y as f64).abs()).sum::<f64>() / a.len() as f64
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (*x as f64 - *y as f64).abs())
+        .sum::<f64>()
+        / a.len() as f64
 }
 
 /// Every clip's cached frames (decoded by ffmpeg from the PNG folder beside its media).
@@ -75,7 +97,9 @@ fn cached_shots(otio: &Value) -> Vec<Vec<Vec<u8>>> {
         .iter()
         .filter(|c| c["OTIO_SCHEMA"] == "Clip.2")
         .map(|clip| {
-            let url = clip["media_references"]["DEFAULT_MEDIA"]["target_url"].as_str().unwrap();
+            let url = clip["media_references"]["DEFAULT_MEDIA"]["target_url"]
+                .as_str()
+                .unwrap();
             let media = Path::new(url.strip_prefix("file://").unwrap());
             let pattern = media.with_file_name("frames").join("frame_%06d.png");
             kino_testkit::decode_rgb(s(&pattern), &["-start_number", "1"], SIZE, SIZE)
@@ -91,27 +115,41 @@ fn the_test_screenplay_becomes_a_film() {
     let stdout = render(&screenplay(), &film);
     let shots = plan["plan"]["shots"].as_array().unwrap();
     let total = plan["plan"]["total_frames"].as_u64().unwrap() as usize;
-    let generated = shots.iter().filter(|s| s["content"]["kind"] == "generated").count();
+    let generated = shots
+        .iter()
+        .filter(|s| s["content"]["kind"] == "generated")
+        .count();
     assert_eq!(counts(&stdout), (generated, 0, shots.len() - generated));
 
     // Length: the planned total within one frame.
     let probe = kino_testkit::ffprobe(s(&film), &[]);
-    assert_eq!((probe.width, probe.height, probe.codec.as_str()), (SIZE, SIZE, "h264"));
+    assert_eq!(
+        (probe.width, probe.height, probe.codec.as_str()),
+        (SIZE, SIZE, "h264")
+    );
     assert_eq!(probe.frames as usize, total);
     let planned = plan["duration_seconds"].as_f64().unwrap();
-    assert!((probe.duration - planned).abs() <= 1.0 / FPS, "{} vs {planned}", probe.duration);
+    assert!(
+        (probe.duration - planned).abs() <= 1.0 / FPS,
+        "{} vs {planned}",
+        probe.duration
+    );
     let frames = kino_testkit::decode_rgb(s(&film), &[], SIZE, SIZE);
     assert_eq!(frames.len(), total);
 
     // The timeline: one clip per shot, each pointing at its cached media.
-    let otio: Value = serde_json::from_slice(&std::fs::read(dir.path().join("film.otio")).unwrap()).unwrap();
+    let otio: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("film.otio")).unwrap()).unwrap();
     let cache = cached_shots(&otio);
     assert_eq!(cache.len(), shots.len());
     let field = |i: usize, k: &str| shots[i][k].as_u64().unwrap() as usize;
 
     // Hard cut where CUT TO: is written (after the meadow scene): the film's frame before
     // the cut is the meadow shot's last frame, the one after is the desert shot's first.
-    let desert = shots.iter().position(|s| s["heading"] == "EXT. DESERT - DAY").unwrap();
+    let desert = shots
+        .iter()
+        .position(|s| s["heading"] == "EXT. DESERT - DAY")
+        .unwrap();
     let meadow = desert - 1;
     assert_eq!(shots[meadow]["transition"], "cut");
     let k = field(desert, "start_frame");
@@ -136,7 +174,9 @@ fn the_test_screenplay_becomes_a_film() {
             .collect();
         let got = &frames[start + j];
         assert!(mean_abs(got, &blend) < 12.0, "dissolve frame {j}");
-        assert!(mean_abs(got, &blend) < mean_abs(got, &tail[j]).max(mean_abs(got, &cache[night][j])));
+        assert!(
+            mean_abs(got, &blend) < mean_abs(got, &tail[j]).max(mean_abs(got, &cache[night][j]))
+        );
     }
 
     // FADE OUT.: the frames of the fade darken to black.
@@ -149,7 +189,10 @@ fn the_test_screenplay_becomes_a_film() {
 
     // > THE END <: a card of white text on black after the fade.
     let last = frames.last().unwrap();
-    let white = last.chunks(3).filter(|p| p.iter().all(|&c| c > 150)).count();
+    let white = last
+        .chunks(3)
+        .filter(|p| p.iter().all(|&c| c > 150))
+        .count();
     assert!(white > 10 && luma(last) < 60.0, "{white} white pixels");
 
     // Subtitles: one cue per dialogue line, inside its shot.
@@ -179,7 +222,10 @@ fn the_test_screenplay_becomes_a_film() {
         let (a, b) = lines[1].split_once(" --> ").unwrap();
         let (a, b) = (secs(a), secs(b));
         assert!(lines[2].ends_with(text.as_str()), "{block}");
-        assert!(*s0 as f64 / FPS <= a && a < b && b <= *s1 as f64 / FPS + 1e-9, "{block}");
+        assert!(
+            *s0 as f64 / FPS <= a && a < b && b <= *s1 as f64 / FPS + 1e-9,
+            "{block}"
+        );
     }
     let vtt = std::fs::read_to_string(dir.path().join("film.vtt")).unwrap();
     assert_eq!(vtt.matches(" --> ").count(), spoken.len());
@@ -196,7 +242,10 @@ fn editing_one_scene_re_renders_only_its_shots() {
     let (rendered, cached, _) = counts(&render(&script, &film));
     assert_eq!(cached, 0);
 
-    let edited = original.replace("A yellow star spins in the desert.", "A green triangle spins in the desert.");
+    let edited = original.replace(
+        "A yellow star spins in the desert.",
+        "A green triangle spins in the desert.",
+    );
     assert_ne!(edited, original);
     std::fs::write(&script, edited).unwrap();
     let (again, from_cache, _) = counts(&render(&script, &film));
@@ -215,7 +264,10 @@ fn plan_prints_the_shot_list() {
     let text = String::from_utf8_lossy(&run.stdout);
     let json = plan_json(&screenplay());
     let shots = json["plan"]["shots"].as_array().unwrap();
-    assert!(text.starts_with(&format!("The Red Ball: {} shots", shots.len())), "{text}");
+    assert!(
+        text.starts_with(&format!("The Red Ball: {} shots", shots.len())),
+        "{text}"
+    );
     for shot in shots {
         if let Some(prompt) = shot["content"]["prompt"].as_str() {
             assert!(text.contains(prompt), "{prompt}");
@@ -233,28 +285,67 @@ fn render_bad(name: &str, text: &str) -> (i32, String, Vec<String>) {
     std::fs::write(&script, text).unwrap();
     let out = dir.path().join("film.mp4");
     let model = repo().join("tests/fixtures/wan-tiny");
-    let run = kino(&["movie", "render", s(&script), "-o", s(&out), "--model", s(&model), "--width", "64", "--height", "64"]);
+    let run = kino(&[
+        "movie",
+        "render",
+        s(&script),
+        "-o",
+        s(&out),
+        "--model",
+        s(&model),
+        "--width",
+        "64",
+        "--height",
+        "64",
+    ]);
     let left: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n != name)
         .collect();
-    (run.status.code().unwrap(), String::from_utf8_lossy(&run.stderr).into_owned(), left)
+    (
+        run.status.code().unwrap(),
+        String::from_utf8_lossy(&run.stderr).into_owned(),
+        left,
+    )
 }
 
 #[test]
 fn bad_scripts_are_usage_errors_and_write_nothing() {
     let cases = [
-        ("empty.fountain", "\n\n", "empty.fountain: the script is empty"),
-        ("action.fountain", "A red ball.\n\nMARA\nHi.\n", "action.fountain: no scene headings"),
-        ("title.fountain", "Title: X\nnot a field\n\nEXT. A - DAY\n\nA ball.\n", "title.fountain:2: malformed title page"),
-        ("wipe.fountain", "EXT. A - DAY\n\nA ball.\n\nWIPE TO:\n\nEXT. B - DAY\n\nA cube.\n", "wipe.fountain:5: unknown transition \"WIPE TO:\""),
-        ("board.toml", "[[shot]]\nprompt = \"A ball.\"\nduration = -2\n", "board.toml:3: shot duration must be above 0"),
+        (
+            "empty.fountain",
+            "\n\n",
+            "empty.fountain: the script is empty",
+        ),
+        (
+            "action.fountain",
+            "A red ball.\n\nMARA\nHi.\n",
+            "action.fountain: no scene headings",
+        ),
+        (
+            "title.fountain",
+            "Title: X\nnot a field\n\nEXT. A - DAY\n\nA ball.\n",
+            "title.fountain:2: malformed title page",
+        ),
+        (
+            "wipe.fountain",
+            "EXT. A - DAY\n\nA ball.\n\nWIPE TO:\n\nEXT. B - DAY\n\nA cube.\n",
+            "wipe.fountain:5: unknown transition \"WIPE TO:\"",
+        ),
+        (
+            "board.toml",
+            "[[shot]]\nprompt = \"A ball.\"\nduration = -2\n",
+            "board.toml:3: shot duration must be above 0",
+        ),
     ];
     for (name, text, message) in cases {
         let (code, stderr, left) = render_bad(name, text);
         assert_eq!(code, 2, "{name}: {stderr}");
-        assert!(stderr.starts_with("error: ") && stderr.contains(message), "{name}: {stderr}");
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(message),
+            "{name}: {stderr}"
+        );
         assert!(!stderr.contains("panicked"), "{stderr}");
         assert!(left.is_empty(), "{name} left {left:?}");
     }
@@ -266,11 +357,28 @@ fn bad_flags_are_usage_errors() {
     let out = dir.path().join("film.mp4");
     let model = repo().join("tests/fixtures/wan-tiny");
     let script = screenplay();
-    let base = ["movie", "render", s(&script), "-o", s(&out), "--model", s(&model)];
+    let base = [
+        "movie",
+        "render",
+        s(&script),
+        "-o",
+        s(&out),
+        "--model",
+        s(&model),
+    ];
     for (extra, message) in [
-        (vec!["--width", "72", "--height", "64"], "--width must be a multiple of 16"),
-        (vec!["--jobs", "0", "--width", "64", "--height", "64"], "--jobs must be at least 1"),
-        (vec!["--fps", "0", "--width", "64", "--height", "64"], "fps must be above 0"),
+        (
+            vec!["--width", "72", "--height", "64"],
+            "--width must be a multiple of 16",
+        ),
+        (
+            vec!["--jobs", "0", "--width", "64", "--height", "64"],
+            "--jobs must be at least 1",
+        ),
+        (
+            vec!["--fps", "0", "--width", "64", "--height", "64"],
+            "fps must be above 0",
+        ),
     ] {
         let mut args = base.to_vec();
         args.extend(extra);
@@ -286,12 +394,43 @@ fn bad_flags_are_usage_errors() {
 fn the_default_model_resolves_like_kino_generate() {
     let dir = tempfile::tempdir().unwrap();
     let clip = dir.path().join("clip.mp4");
-    let generate = kino(&["generate", "a red ball", "-o", s(&clip), "--width", "64", "--height", "64", "--frames", "5", "--steps", "1"]);
+    let generate = kino(&[
+        "generate",
+        "a red ball",
+        "-o",
+        s(&clip),
+        "--width",
+        "64",
+        "--height",
+        "64",
+        "--frames",
+        "5",
+        "--steps",
+        "1",
+    ]);
     let film = dir.path().join("film.mp4");
-    let movie = kino(&["movie", "render", s(&screenplay()), "-o", s(&film), "--width", "64", "--height", "64", "--fps", "8", "--steps", "1"]);
+    let movie = kino(&[
+        "movie",
+        "render",
+        s(&screenplay()),
+        "-o",
+        s(&film),
+        "--width",
+        "64",
+        "--height",
+        "64",
+        "--fps",
+        "8",
+        "--steps",
+        "1",
+    ]);
     let g = String::from_utf8_lossy(&generate.stderr);
     let m = String::from_utf8_lossy(&movie.stderr);
-    assert_eq!(generate.status.success(), movie.status.success(), "generate: {g}\nmovie: {m}");
+    assert_eq!(
+        generate.status.success(),
+        movie.status.success(),
+        "generate: {g}\nmovie: {m}"
+    );
     if !generate.status.success() {
         assert_eq!(g.lines().last(), m.lines().last());
         assert!(!film.exists() && !dir.path().join("film.kino-cache").exists());

@@ -77,12 +77,13 @@ pub fn assemble(
         let mut frames = cache.frames(key)?;
         sheet.push(frames[frames.len() / 2].clone());
         let n = frames.len();
-        for j in 0..shot.fade_in.min(n) {
-            scale(&mut frames[j], j as f32 / shot.fade_in as f32);
+        let fade_in = shot.fade_in.min(n);
+        for (j, frame) in frames[..fade_in].iter_mut().enumerate() {
+            scale(frame, j as f32 / shot.fade_in as f32);
         }
-        for j in 0..shot.fade_out.min(n) {
-            let gain = (shot.fade_out - 1 - j) as f32 / shot.fade_out as f32;
-            scale(&mut frames[n - shot.fade_out + j], gain);
+        let fade_out = shot.fade_out.min(n);
+        for (j, frame) in frames[n - fade_out..].iter_mut().enumerate() {
+            scale(frame, (fade_out - 1 - j) as f32 / fade_out as f32);
         }
         if tail.len() != shot.dissolve_in || shot.dissolve_in + shot.dissolve_out > n {
             return Err(MovieError::InvalidSetting(format!(
@@ -118,7 +119,11 @@ pub fn assemble(
             columns: sheet.len().min(6),
             ..ContactSheetLayout::default()
         };
-        Some(kino_media::write_contact_sheet(&video.path, &sheet, &layout)?)
+        Some(kino_media::write_contact_sheet(
+            &video.path,
+            &sheet,
+            &layout,
+        )?)
     } else {
         None
     };

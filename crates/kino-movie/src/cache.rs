@@ -114,7 +114,12 @@ impl ShotCache {
     }
 
     /// Stores `frames` (RGB8, the key's size) as a new entry, atomically.
-    pub fn put(&self, key: &ShotKey, frames: &[Vec<u8>], render_seconds: f64) -> Result<CacheEntry> {
+    pub fn put(
+        &self,
+        key: &ShotKey,
+        frames: &[Vec<u8>],
+        render_seconds: f64,
+    ) -> Result<CacheEntry> {
         let want = key.width as usize * key.height as usize * 3;
         if frames.len() != key.frames || frames.iter().any(|f| f.len() != want) {
             return Err(MovieError::Cache {
@@ -138,15 +143,20 @@ impl ShotCache {
             height: key.height,
             fps: key.fps.parse().unwrap_or(16.0),
         };
-        let mut png = kino_media::create_writer(&temp.join("frames"), Some(VideoFormat::Png), spec)?;
+        let mut png =
+            kino_media::create_writer(&temp.join("frames"), Some(VideoFormat::Png), spec)?;
         // H.264 needs even sides; openh264 refuses frames under 16 pixels a side.
-        let even = key.width % 2 == 0
-            && key.height % 2 == 0
+        let even = key.width.is_multiple_of(2)
+            && key.height.is_multiple_of(2)
             && key.width >= 16
             && key.height >= 16
             && frames.len() >= 2;
         let mut mp4 = if even {
-            Some(kino_media::create_writer(&temp.join("shot.mp4"), Some(VideoFormat::Mp4), spec)?)
+            Some(kino_media::create_writer(
+                &temp.join("shot.mp4"),
+                Some(VideoFormat::Mp4),
+                spec,
+            )?)
         } else {
             None
         };
@@ -172,7 +182,8 @@ impl ShotCache {
         };
         let json = serde_json::to_vec_pretty(&entry).expect("a CacheEntry always serialises");
         let manifest = temp.join("shot.json");
-        std::fs::write(&manifest, json).map_err(|e| MovieError::io("cannot write", &manifest, e))?;
+        std::fs::write(&manifest, json)
+            .map_err(|e| MovieError::io("cannot write", &manifest, e))?;
         out.commit()?;
         Ok(entry)
     }
@@ -229,7 +240,10 @@ mod tests {
         assert!(cache.get(&key()).is_some());
         assert!(cache.media_path(&key()).is_file());
         let back = cache.frames(&key()).expect("read");
-        assert_eq!(back.iter().map(|f| f.as_raw().clone()).collect::<Vec<_>>(), frames);
+        assert_eq!(
+            back.iter().map(|f| f.as_raw().clone()).collect::<Vec<_>>(),
+            frames
+        );
         let mut other = key();
         other.seed = 2;
         assert_ne!(other.hash(), key().hash());
@@ -240,6 +254,9 @@ mod tests {
 
     #[test]
     fn cache_dir_is_beside_the_output() {
-        assert_eq!(cache_dir_for(Path::new("out/film.mp4")), PathBuf::from("out/film.kino-cache"));
+        assert_eq!(
+            cache_dir_for(Path::new("out/film.mp4")),
+            PathBuf::from("out/film.kino-cache")
+        );
     }
 }

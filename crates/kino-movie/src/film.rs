@@ -68,9 +68,7 @@ pub fn make_film(
         plan,
         renderer,
         &cache,
-        &RenderOptions {
-            jobs: request.jobs,
-        },
+        &RenderOptions { jobs: request.jobs },
         progress,
     )?;
     let spec = VideoSpec {
@@ -83,9 +81,14 @@ pub fn make_film(
         burn_subtitles: request.burn_subtitles,
         contact_sheet: request.contact_sheet,
     };
-    let assembled = assemble(plan, &cache, &render.keys, writer, &options, &mut |done, total| {
-        progress.assembling(done, total)
-    })?;
+    let assembled = assemble(
+        plan,
+        &cache,
+        &render.keys,
+        writer,
+        &options,
+        &mut |done, total| progress.assembling(done, total),
+    )?;
     let srt = sibling(&request.output, "srt");
     kino_media::write_bytes(&srt, subtitles::srt(plan).as_bytes())?;
     let vtt = sibling(&request.output, "vtt");

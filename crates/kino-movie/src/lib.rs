@@ -29,16 +29,16 @@ mod transition;
 
 pub use assemble::{AssembleOptions, Assembled, assemble};
 pub use cache::{CacheEntry, ShotCache, ShotKey, cache_dir_for};
-pub use film::{FilmReport, FilmRequest, make_film, sibling};
 pub use error::{LineError, MovieError, Result};
+pub use film::{FilmReport, FilmRequest, make_film, sibling};
 pub use plan::{
-    Cue, DialogueLine, Plan, PlanSettings, Script, Shot, ShotContent, load_script, plan_file, plan_script,
-    plan_screenplay, plan_storyboard,
+    Cue, DialogueLine, Plan, PlanSettings, Script, Shot, ShotContent, load_script, plan_file,
+    plan_screenplay, plan_script, plan_storyboard,
 };
 pub use prompt::PromptContext;
 pub use render::{
-    FilmProgress, NoFilmProgress, RenderFailure, RenderOptions, RenderReport, ShotProgress, ShotRenderer,
-    ShotRequest, render_shots,
+    FilmProgress, NoFilmProgress, RenderFailure, RenderOptions, RenderReport, ShotProgress,
+    ShotRenderer, ShotRequest, render_shots,
 };
 pub use text::TextRenderer;
 pub use title_card::render_card;

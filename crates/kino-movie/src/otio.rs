@@ -67,7 +67,10 @@ pub fn timeline(plan: &Plan, cache: &ShotCache, keys: &[ShotKey]) -> Value {
                 format!(
                     "Shot {}{}",
                     shot.number,
-                    shot.heading.as_deref().map(|h| format!(" {h}")).unwrap_or_default()
+                    shot.heading
+                        .as_deref()
+                        .map(|h| format!(" {h}"))
+                        .unwrap_or_default()
                 ),
                 json!({"kind": "generated", "prompt": prompt, "seed": seed}),
             ),

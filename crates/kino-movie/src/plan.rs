@@ -82,7 +82,9 @@ impl PlanSettings {
             ("dialogue words per second", self.dialogue_words_per_second),
         ] {
             if !v.is_finite() || v <= 0.0 {
-                return Err(MovieError::InvalidSetting(format!("{name} must be above 0, got {v}")));
+                return Err(MovieError::InvalidSetting(format!(
+                    "{name} must be above 0, got {v}"
+                )));
             }
         }
         for (name, v) in [
@@ -282,7 +284,14 @@ pub fn plan_screenplay(play: &Screenplay, path: &Path, settings: &PlanSettings) 
         match &element.kind {
             ElementKind::SceneHeading(h) => {
                 if !scene_has_shot {
-                    push_shot(&mut drafts, std::mem::take(&mut fade_in_next), &heading, scene, String::new(), heading_line);
+                    push_shot(
+                        &mut drafts,
+                        std::mem::take(&mut fade_in_next),
+                        &heading,
+                        scene,
+                        String::new(),
+                        heading_line,
+                    );
                 }
                 scene += 1;
                 heading = Some(h.clone());
@@ -291,13 +300,27 @@ pub fn plan_screenplay(play: &Screenplay, path: &Path, settings: &PlanSettings) 
                 open_shot = false;
             }
             ElementKind::Action(text) => {
-                push_shot(&mut drafts, std::mem::take(&mut fade_in_next), &heading, scene, text.clone(), line);
+                push_shot(
+                    &mut drafts,
+                    std::mem::take(&mut fade_in_next),
+                    &heading,
+                    scene,
+                    text.clone(),
+                    line,
+                );
                 scene_has_shot = true;
                 open_shot = true;
             }
             ElementKind::Dialogue(d) => {
                 if !open_shot {
-                    push_shot(&mut drafts, std::mem::take(&mut fade_in_next), &heading, scene, String::new(), heading_line.max(1));
+                    push_shot(
+                        &mut drafts,
+                        std::mem::take(&mut fade_in_next),
+                        &heading,
+                        scene,
+                        String::new(),
+                        heading_line.max(1),
+                    );
                     scene_has_shot = true;
                     open_shot = true;
                 }
@@ -312,7 +335,14 @@ pub fn plan_screenplay(play: &Screenplay, path: &Path, settings: &PlanSettings) 
             }
             ElementKind::Transition(t) => {
                 if !scene_has_shot {
-                    push_shot(&mut drafts, std::mem::take(&mut fade_in_next), &heading, scene, String::new(), heading_line);
+                    push_shot(
+                        &mut drafts,
+                        std::mem::take(&mut fade_in_next),
+                        &heading,
+                        scene,
+                        String::new(),
+                        heading_line,
+                    );
                     scene_has_shot = true;
                 }
                 open_shot = false;
@@ -330,7 +360,14 @@ pub fn plan_screenplay(play: &Screenplay, path: &Path, settings: &PlanSettings) 
             }
             ElementKind::Centered(text) => {
                 if !scene_has_shot {
-                    push_shot(&mut drafts, std::mem::take(&mut fade_in_next), &heading, scene, String::new(), heading_line);
+                    push_shot(
+                        &mut drafts,
+                        std::mem::take(&mut fade_in_next),
+                        &heading,
+                        scene,
+                        String::new(),
+                        heading_line,
+                    );
                     scene_has_shot = true;
                 }
                 open_shot = false;
@@ -347,7 +384,14 @@ pub fn plan_screenplay(play: &Screenplay, path: &Path, settings: &PlanSettings) 
         }
     }
     if !scene_has_shot {
-        push_shot(&mut drafts, fade_in_next, &heading, scene, String::new(), heading_line);
+        push_shot(
+            &mut drafts,
+            fade_in_next,
+            &heading,
+            scene,
+            String::new(),
+            heading_line,
+        );
     }
     // Prompts, seeds and timing, now that each shot's dialogue is known.
     let mut per_scene = std::collections::HashMap::new();
@@ -371,9 +415,9 @@ pub fn plan_screenplay(play: &Screenplay, path: &Path, settings: &PlanSettings) 
             .max(settings.min_shot_seconds);
     }
     let heading_of = |d: &Draft| {
-        d.heading.as_ref().and_then(|text| {
-            play.scenes().find(|h| &h.text == text).cloned()
-        })
+        d.heading
+            .as_ref()
+            .and_then(|text| play.scenes().find(|h| &h.text == text).cloned())
     };
     let contents: Vec<ShotContent> = drafts
         .iter()
@@ -383,7 +427,8 @@ pub fn plan_screenplay(play: &Screenplay, path: &Path, settings: &PlanSettings) 
                 seed,
                 first_frame,
             } => {
-                let speakers: Vec<String> = d.dialogue.iter().map(|l| l.character.clone()).collect();
+                let speakers: Vec<String> =
+                    d.dialogue.iter().map(|l| l.character.clone()).collect();
                 ShotContent::Generated {
                     prompt: ctx.prompt(heading_of(d).as_ref(), action, &speakers),
                     seed: seed.unwrap_or(settings.seed),
@@ -395,7 +440,9 @@ pub fn plan_screenplay(play: &Screenplay, path: &Path, settings: &PlanSettings) 
             },
         })
         .collect();
-    let title = play.title_field("title").map(|f| f.value.replace('\n', " "));
+    let title = play
+        .title_field("title")
+        .map(|f| f.value.replace('\n', " "));
     Ok(finish(drafts, contents, title, ctx, settings))
 }
 
@@ -426,7 +473,11 @@ fn push_shot(
 }
 
 /// Plans a storyboard; relative image paths are resolved against `base_dir`.
-pub fn plan_storyboard(board: &Storyboard, base_dir: &Path, settings: &PlanSettings) -> Result<Plan> {
+pub fn plan_storyboard(
+    board: &Storyboard,
+    base_dir: &Path,
+    settings: &PlanSettings,
+) -> Result<Plan> {
     settings.validate()?;
     let mut ctx = PromptContext {
         style: board.style.clone(),
@@ -534,7 +585,12 @@ fn finish(
     for (i, (d, content)) in drafts.iter().zip(contents).enumerate() {
         let last = i + 1 == n;
         let mut transition = d.transition;
-        if last && matches!(transition, Transition::Dissolve | Transition::FadeThroughBlack) {
+        if last
+            && matches!(
+                transition,
+                Transition::Dissolve | Transition::FadeThroughBlack
+            )
+        {
             transition = Transition::FadeOut;
         }
         let dissolve_out = match transition {
@@ -546,8 +602,14 @@ fn finish(
             _ => 0,
         };
         let dissolve_in = if i > 0 { shots[i - 1].dissolve_out } else { 0 };
-        let fade_in = if d.fade_in { fade.min(frames[i] / 2) } else { 0 };
-        let start_frame = shots.last().map_or(0, |p: &Shot| p.end_frame() - dissolve_in);
+        let fade_in = if d.fade_in {
+            fade.min(frames[i] / 2)
+        } else {
+            0
+        };
+        let start_frame = shots
+            .last()
+            .map_or(0, |p: &Shot| p.end_frame() - dissolve_in);
         shots.push(Shot {
             number: i + 1,
             line: d.line,
@@ -663,7 +725,11 @@ pub fn load_script(path: &Path) -> Result<Script> {
     let bytes = std::fs::read(path).map_err(|e| MovieError::io("cannot read", path, e))?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let offset = e.utf8_error().valid_up_to();
-        let line = e.as_bytes()[..offset].iter().filter(|&&b| b == b'\n').count() + 1;
+        let line = e.as_bytes()[..offset]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1;
         LineError::new(line, "not valid UTF-8 text").in_file(path)
     })?;
     if text.trim().is_empty() {

@@ -2,7 +2,7 @@
 //! setting from the scene heading, then the descriptions of the characters in the shot, then
 //! the film's style line: the same words for the same character and look in every shot.
 
-use crate::fountain::{Screenplay, SceneHeading};
+use crate::fountain::{SceneHeading, Screenplay};
 
 /// What every prompt of one film shares.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -125,8 +125,7 @@ fn names(text: &str, name: &str) -> bool {
         let end = start + name.len();
         let before = text[..start].chars().next_back();
         let after = text[end..].chars().next();
-        if !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
-        {
+        if !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric) {
             return true;
         }
         from = end;
@@ -139,7 +138,10 @@ fn title_case(name: &str) -> String {
         .map(|w| {
             let mut c = w.chars();
             match c.next() {
-                Some(first) => first.to_uppercase().chain(c.flat_map(char::to_lowercase)).collect(),
+                Some(first) => first
+                    .to_uppercase()
+                    .chain(c.flat_map(char::to_lowercase))
+                    .collect(),
                 None => String::new(),
             }
         })
@@ -181,14 +183,21 @@ mod tests {
             time: Some("DAY".into()),
             number: None,
         };
-        let p = ctx.prompt(Some(&heading), "A red ball bounces on green grass.\nMara laughs", &[]);
+        let p = ctx.prompt(
+            Some(&heading),
+            "A red ball bounces on green grass.\nMara laughs",
+            &[],
+        );
         assert_eq!(
             p,
             "A red ball bounces on green grass. Mara laughs. Outside, meadow, day. \
              Mara: a small red ball. Style: flat bright colours."
         );
         let p = ctx.prompt(None, "Rain.", &["BO".to_string()]);
-        assert!(p.contains("Bo: a blue square.") && !p.contains("Mara"), "{p}");
+        assert!(
+            p.contains("Bo: a blue square.") && !p.contains("Mara"),
+            "{p}"
+        );
         assert!(!names("MARAS", "MARA") && names("(MARA)", "MARA"));
     }
 }

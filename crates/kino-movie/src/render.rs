@@ -234,9 +234,7 @@ pub fn render_shots(
             });
         }
     });
-    let results = results
-        .into_inner()
-        .expect("workers have finished");
+    let results = results.into_inner().expect("workers have finished");
     for outcome in results {
         report.rendered.push(outcome?);
     }

@@ -155,7 +155,10 @@ pub fn parse(text: &str) -> Result<Storyboard, LineError> {
         };
         let image = match s.image {
             Some(img) if img.get_ref().trim().is_empty() => {
-                return Err(LineError::new(line_of(img.span().start), "image path is empty"));
+                return Err(LineError::new(
+                    line_of(img.span().start),
+                    "image path is empty",
+                ));
             }
             Some(img) => Some(PathBuf::from(img.into_inner())),
             None => None,
@@ -224,16 +227,16 @@ seed = 4
     #[test]
     fn negative_duration_names_its_line() {
         let text = GOOD.replace("duration = 1\n", "duration = -2\n");
-        let err = parse(&text).err().expect("error");
+        let err = parse(&text).expect_err("error");
         assert_eq!(err.line, 15);
         assert!(err.message.contains("got -2"), "{}", err.message);
     }
 
     #[test]
     fn unknown_keys_and_transitions() {
-        let err = parse(&GOOD.replace("seed = 4", "sed = 4")).err().expect("error");
+        let err = parse(&GOOD.replace("seed = 4", "sed = 4")).expect_err("error");
         assert_eq!(err.line, 16, "{}", err.message);
-        let err = parse(&GOOD.replace("\"dissolve\"", "\"wipe\"")).err().expect("error");
+        let err = parse(&GOOD.replace("\"dissolve\"", "\"wipe\"")).expect_err("error");
         assert_eq!(err.line, 10);
         assert!(parse("title = \"x\"").is_err());
     }

@@ -97,6 +97,9 @@ mod tests {
     fn clocks() {
         assert_eq!(clock(3_723_004, ','), "01:02:03,004");
         assert_eq!(frame_ms(25, 16.0), 1563);
-        assert_eq!(escape_vtt("a <b> & c --> d"), "a &lt;b&gt; &amp; c --&gt; d");
+        assert_eq!(
+            escape_vtt("a <b> & c --> d"),
+            "a &lt;b&gt; &amp; c --&gt; d"
+        );
     }
 }

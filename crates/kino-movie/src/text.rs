@@ -74,7 +74,15 @@ impl TextRenderer {
 
     /// Draws one line with its left end at `x` and its top at `top`, blending `color` by
     /// glyph coverage.
-    pub fn draw(&self, image: &mut RgbImage, text: &str, px: f32, x: f32, top: f32, color: [u8; 3]) {
+    pub fn draw(
+        &self,
+        image: &mut RgbImage,
+        text: &str,
+        px: f32,
+        x: f32,
+        top: f32,
+        color: [u8; 3],
+    ) {
         let font = self.font.as_scaled(PxScale::from(px));
         let baseline = top + font.ascent();
         let mut caret = x;
@@ -108,7 +116,14 @@ impl TextRenderer {
     }
 
     /// Draws `text` centred horizontally in the image with its top at `top`.
-    pub fn draw_centered(&self, image: &mut RgbImage, text: &str, px: f32, top: f32, color: [u8; 3]) {
+    pub fn draw_centered(
+        &self,
+        image: &mut RgbImage,
+        text: &str,
+        px: f32,
+        top: f32,
+        color: [u8; 3],
+    ) {
         let x = (image.width() as f32 - self.width(text, px)) / 2.0;
         self.draw(image, text, px, x, top, color);
     }
@@ -131,7 +146,10 @@ mod tests {
         assert!(lit.len() > 50, "{} lit pixels", lit.len());
         let width = text.width("THE END", 16.0);
         let left = ((120.0 - width) / 2.0).floor() as u32;
-        assert!(lit.iter().all(|&(x, y)| x + 1 >= left && (x as f32) <= left as f32 + width + 1.0 && y >= 10 && (y as f32) < 10.0 + text.line_height(16.0) + 1.0));
+        assert!(lit.iter().all(|&(x, y)| x + 1 >= left
+            && (x as f32) <= left as f32 + width + 1.0
+            && y >= 10
+            && (y as f32) < 10.0 + text.line_height(16.0) + 1.0));
     }
 
     #[test]
@@ -139,7 +157,11 @@ mod tests {
         let text = TextRenderer::new();
         let lines = text.wrap("one two three four five six", 12.0, 50.0);
         assert!(lines.len() > 1);
-        assert!(lines.iter().all(|l| text.width(l, 12.0) <= 50.0 || !l.contains(' ')));
+        assert!(
+            lines
+                .iter()
+                .all(|l| text.width(l, 12.0) <= 50.0 || !l.contains(' '))
+        );
         assert_eq!(lines.join(" "), "one two three four five six");
     }
 }

@@ -46,9 +46,14 @@ mod tests {
             .map(|(x, y, _)| (x, y))
             .collect();
         assert!(lit.len() > 30);
-        let (cx, cy) = lit.iter().fold((0.0, 0.0), |(a, b), &(x, y)| (a + x as f64, b + y as f64));
+        let (cx, cy) = lit
+            .iter()
+            .fold((0.0, 0.0), |(a, b), &(x, y)| (a + x as f64, b + y as f64));
         let (cx, cy) = (cx / lit.len() as f64, cy / lit.len() as f64);
-        assert!((cx - 80.0).abs() < 8.0 && (cy - 45.0).abs() < 8.0, "{cx} {cy}");
+        assert!(
+            (cx - 80.0).abs() < 8.0 && (cy - 45.0).abs() < 8.0,
+            "{cx} {cy}"
+        );
         assert_eq!(card.get_pixel(0, 0).0, [0, 0, 0]);
     }
 }

@@ -58,7 +58,12 @@ pub fn parse_transition(text: &str) -> Option<WrittenTransition> {
 
 /// A storyboard's `transition = "..."` value: `cut`, `dissolve`, `fade-out` or `fade`.
 pub fn parse_storyboard_transition(text: &str) -> Option<Transition> {
-    match text.trim().to_ascii_lowercase().replace(['_', ' '], "-").as_str() {
+    match text
+        .trim()
+        .to_ascii_lowercase()
+        .replace(['_', ' '], "-")
+        .as_str()
+    {
         "cut" => Some(Transition::Cut),
         "dissolve" | "crossfade" | "cross-fade" => Some(Transition::Dissolve),
         "fade-out" | "fade-to-black" => Some(Transition::FadeOut),
@@ -85,7 +90,10 @@ mod tests {
             parse_transition("FADE OUT."),
             Some(WrittenTransition::Out(Transition::FadeOut))
         );
-        assert_eq!(parse_transition("FADE IN:"), Some(WrittenTransition::FadeIn));
+        assert_eq!(
+            parse_transition("FADE IN:"),
+            Some(WrittenTransition::FadeIn)
+        );
         assert_eq!(parse_transition("WIPE TO:"), None);
         assert_eq!(
             parse_storyboard_transition("Fade Out"),

@@ -39,7 +39,10 @@ fn no_scenes() {
         b"Title: Nothing Happens\n\nA red ball sits on green grass.\n\nMARA\nHello?\n",
     );
     let shown = err.to_string();
-    assert!(shown.starts_with(&format!("{path}: no scene headings")), "{shown}");
+    assert!(
+        shown.starts_with(&format!("{path}: no scene headings")),
+        "{shown}"
+    );
     assert!(err.is_usage());
 }
 
@@ -77,8 +80,18 @@ fn unknown_transition() {
 
 #[test]
 fn unclosed_notes_and_boneyard() {
-    assert_line("note.fountain", "EXT. A - DAY\n\nA ball. [[ a note\nthat never ends\n", 3, "note [[ is never closed");
-    assert_line("bone.fountain", "EXT. A - DAY\n\n/* cut this\n", 3, "boneyard /* is never closed");
+    assert_line(
+        "note.fountain",
+        "EXT. A - DAY\n\nA ball. [[ a note\nthat never ends\n",
+        3,
+        "note [[ is never closed",
+    );
+    assert_line(
+        "bone.fountain",
+        "EXT. A - DAY\n\n/* cut this\n",
+        3,
+        "boneyard /* is never closed",
+    );
 }
 
 #[test]
@@ -90,12 +103,37 @@ fn not_text() {
 #[test]
 fn storyboard_errors() {
     let shot = "[[shot]]\nprompt = \"A red ball.\"\n";
-    assert_line("neg.toml", &format!("{shot}duration = -1.5\n"), 3, "got -1.5");
+    assert_line(
+        "neg.toml",
+        &format!("{shot}duration = -1.5\n"),
+        3,
+        "got -1.5",
+    );
     assert_line("zero.toml", &format!("{shot}duration = 0\n"), 3, "above 0");
-    assert_line("missing.toml", "[[shot]]\nprompt = \"A red ball.\"\n", 1, "duration");
-    assert_line("typo.toml", &format!("{shot}duration = 1\nsede = 3\n"), 4, "sede");
-    assert_line("wipe.toml", &format!("{shot}duration = 1\ntransition = \"wipe\"\n"), 4, "unknown transition \"wipe\"");
-    assert_line("seed.toml", &format!("{shot}duration = 1\nseed = -3\n"), 4, "seed must be 0 or more");
+    assert_line(
+        "missing.toml",
+        "[[shot]]\nprompt = \"A red ball.\"\n",
+        1,
+        "duration",
+    );
+    assert_line(
+        "typo.toml",
+        &format!("{shot}duration = 1\nsede = 3\n"),
+        4,
+        "sede",
+    );
+    assert_line(
+        "wipe.toml",
+        &format!("{shot}duration = 1\ntransition = \"wipe\"\n"),
+        4,
+        "unknown transition \"wipe\"",
+    );
+    assert_line(
+        "seed.toml",
+        &format!("{shot}duration = 1\nseed = -3\n"),
+        4,
+        "seed must be 0 or more",
+    );
     assert_line("none.toml", "title = \"Nothing\"\n", 1, "no [[shot]]");
     assert_line("syntax.toml", "title = \"x\"\n[[shot]\n", 2, "storyboard:");
 }

@@ -125,7 +125,10 @@ fn mean(frame: &[u8]) -> [f64; 3] {
 }
 
 fn distance(a: [f64; 3], b: [f64; 3]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
 }
 
 fn decode(path: &Path) -> Vec<Vec<u8>> {
@@ -145,7 +148,13 @@ fn film_matches_its_plan_frame_by_frame() {
     // title card, red, blue, yellow, THE END
     assert_eq!(plan.shots.len(), 5);
     let renderer = Solid::default();
-    let report = make_film(&plan, &renderer, &request(dir.path(), 1, false), &mut NoFilmProgress).unwrap();
+    let report = make_film(
+        &plan,
+        &renderer,
+        &request(dir.path(), 1, false),
+        &mut NoFilmProgress,
+    )
+    .unwrap();
     assert_eq!(report.render.rendered, vec![2, 3, 4]);
     assert_eq!(report.render.cards_drawn, 2);
 
@@ -188,7 +197,9 @@ fn film_matches_its_plan_frame_by_frame() {
     assert_eq!(yellow.start_frame, blue.end_frame() - d);
     for j in 0..d {
         let w = (j + 1) as f64 / (d + 1) as f64;
-        let expected: Vec<f64> = (0..3).map(|c| colour(3)[c] * (1.0 - w) + colour(4)[c] * w).collect();
+        let expected: Vec<f64> = (0..3)
+            .map(|c| colour(3)[c] * (1.0 - w) + colour(4)[c] * w)
+            .collect();
         let got = mean(&frames[yellow.start_frame + j]);
         assert!(
             distance(got, [expected[0], expected[1], expected[2]]) < 8.0,
@@ -210,7 +221,10 @@ fn film_matches_its_plan_frame_by_frame() {
     assert!(card.fade_in > 0);
     assert!(mean(&frames[0]).iter().all(|&c| c < 8.0));
     let full = &frames[card.fade_in + 1];
-    let white = full.chunks(3).filter(|p| p.iter().all(|&c| c > 180)).count();
+    let white = full
+        .chunks(3)
+        .filter(|p| p.iter().all(|&c| c > 180))
+        .count();
     assert!(white > 20, "{white} white pixels on the title card");
 
     // One subtitle per spoken line, inside its shot.
@@ -221,20 +235,30 @@ fn film_matches_its_plan_frame_by_frame() {
         let line = &shot.dialogue[0];
         assert_eq!(text, &format!("{}: {}", line.character, line.text));
         let (s0, s1) = (shot.start_frame as f64 / FPS, shot.end_frame() as f64 / FPS);
-        assert!(s0 <= *start && start < end && *end <= s1, "{start}-{end} outside {s0}-{s1}");
+        assert!(
+            s0 <= *start && start < end && *end <= s1,
+            "{start}-{end} outside {s0}-{s1}"
+        );
     }
     let vtt = std::fs::read_to_string(&report.vtt).unwrap();
     assert!(vtt.starts_with("WEBVTT\n") && vtt.contains("<v MARA>Hello there, friend."));
 
     // The timeline: one clip per shot with its media, the dissolve as a transition, and a
     // track as long as the film.
-    let otio: serde_json::Value = serde_json::from_slice(&std::fs::read(&report.otio).unwrap()).unwrap();
+    let otio: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report.otio).unwrap()).unwrap();
     assert_eq!(otio["OTIO_SCHEMA"], "Timeline.1");
     let track = &otio["tracks"]["children"][0];
     assert_eq!(track["OTIO_SCHEMA"], "Track.1");
     let items = track["children"].as_array().unwrap();
-    let clips: Vec<_> = items.iter().filter(|c| c["OTIO_SCHEMA"] == "Clip.2").collect();
-    let transitions: Vec<_> = items.iter().filter(|c| c["OTIO_SCHEMA"] == "Transition.1").collect();
+    let clips: Vec<_> = items
+        .iter()
+        .filter(|c| c["OTIO_SCHEMA"] == "Clip.2")
+        .collect();
+    let transitions: Vec<_> = items
+        .iter()
+        .filter(|c| c["OTIO_SCHEMA"] == "Transition.1")
+        .collect();
     assert_eq!(clips.len(), plan.shots.len());
     assert_eq!(transitions.len(), 1);
     assert_eq!(transitions[0]["transition_type"], "SMPTE_Dissolve");
@@ -247,12 +271,15 @@ fn film_matches_its_plan_frame_by_frame() {
         .sum();
     assert_eq!(length as usize, plan.total_frames);
     for clip in &clips {
-        let url = clip["media_references"]["DEFAULT_MEDIA"]["target_url"].as_str().unwrap();
+        let url = clip["media_references"]["DEFAULT_MEDIA"]["target_url"]
+            .as_str()
+            .unwrap();
         let media = Path::new(url.strip_prefix("file://").unwrap());
         let shot = kino_testkit::ffprobe(media.to_str().unwrap(), &[]);
-        let available = clip["media_references"]["DEFAULT_MEDIA"]["available_range"]["duration"]["value"]
-            .as_f64()
-            .unwrap();
+        let available =
+            clip["media_references"]["DEFAULT_MEDIA"]["available_range"]["duration"]["value"]
+                .as_f64()
+                .unwrap();
         assert_eq!(shot.frames as f64, available);
     }
 
@@ -282,14 +309,29 @@ fn parse_srt(text: &str) -> Vec<(f64, f64, String)> {
 fn editing_one_scene_renders_only_its_shots() {
     let (dir, path, plan) = setup(SCRIPT);
     let first = Solid::default();
-    make_film(&plan, &first, &request(dir.path(), 1, false), &mut NoFilmProgress).unwrap();
+    make_film(
+        &plan,
+        &first,
+        &request(dir.path(), 1, false),
+        &mut NoFilmProgress,
+    )
+    .unwrap();
     assert_eq!(first.calls.load(Ordering::SeqCst), 3);
 
-    let edited = SCRIPT.replace("A blue square falls in the desert.", "A purple triangle falls in the desert.");
+    let edited = SCRIPT.replace(
+        "A blue square falls in the desert.",
+        "A purple triangle falls in the desert.",
+    );
     std::fs::write(&path, edited).unwrap();
     let plan = plan_file(&path, &settings()).unwrap();
     let second = Solid::default();
-    let report = make_film(&plan, &second, &request(dir.path(), 1, false), &mut NoFilmProgress).unwrap();
+    let report = make_film(
+        &plan,
+        &second,
+        &request(dir.path(), 1, false),
+        &mut NoFilmProgress,
+    )
+    .unwrap();
     assert_eq!(second.calls.load(Ordering::SeqCst), 1);
     assert_eq!(report.render.rendered, vec![3]);
     assert_eq!(report.render.cached, vec![2, 4]);
@@ -300,7 +342,13 @@ fn editing_one_scene_renders_only_its_shots() {
 
     // Nothing changed: nothing renders.
     let third = Solid::default();
-    make_film(&plan, &third, &request(dir.path(), 1, false), &mut NoFilmProgress).unwrap();
+    make_film(
+        &plan,
+        &third,
+        &request(dir.path(), 1, false),
+        &mut NoFilmProgress,
+    )
+    .unwrap();
     assert_eq!(third.calls.load(Ordering::SeqCst), 0);
 }
 
@@ -311,16 +359,36 @@ fn an_interrupted_render_resumes_without_redoing_finished_shots() {
         fail_on: Some(2),
         ..Solid::default()
     };
-    let err = make_film(&plan, &failing, &request(dir.path(), 1, false), &mut NoFilmProgress).unwrap_err();
-    assert!(err.to_string().contains("shot 3") && err.to_string().contains("out of memory"), "{err}");
+    let err = make_film(
+        &plan,
+        &failing,
+        &request(dir.path(), 1, false),
+        &mut NoFilmProgress,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("shot 3") && err.to_string().contains("out of memory"),
+        "{err}"
+    );
     let names: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(!names.iter().any(|n| n.starts_with("film.") && !n.ends_with("kino-cache")), "{names:?}");
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.starts_with("film.") && !n.ends_with("kino-cache")),
+        "{names:?}"
+    );
 
     let resumed = Solid::default();
-    let report = make_film(&plan, &resumed, &request(dir.path(), 1, false), &mut NoFilmProgress).unwrap();
+    let report = make_film(
+        &plan,
+        &resumed,
+        &request(dir.path(), 1, false),
+        &mut NoFilmProgress,
+    )
+    .unwrap();
     assert_eq!(report.render.cached, vec![2]);
     assert_eq!(report.render.rendered, vec![3, 4]);
     assert_eq!(resumed.calls.load(Ordering::SeqCst), 2);
@@ -330,9 +398,21 @@ fn an_interrupted_render_resumes_without_redoing_finished_shots() {
 fn parallel_jobs_make_the_same_film() {
     let (one, _, plan) = setup(SCRIPT);
     let (three, _, _) = setup(SCRIPT);
-    make_film(&plan, &Solid::default(), &request(one.path(), 1, false), &mut NoFilmProgress).unwrap();
+    make_film(
+        &plan,
+        &Solid::default(),
+        &request(one.path(), 1, false),
+        &mut NoFilmProgress,
+    )
+    .unwrap();
     let parallel = Solid::default();
-    let report = make_film(&plan, &parallel, &request(three.path(), 3, false), &mut NoFilmProgress).unwrap();
+    let report = make_film(
+        &plan,
+        &parallel,
+        &request(three.path(), 3, false),
+        &mut NoFilmProgress,
+    )
+    .unwrap();
     assert_eq!(report.render.rendered, vec![2, 3, 4]);
     assert_eq!(parallel.calls.load(Ordering::SeqCst), 3);
     assert_eq!(
@@ -344,7 +424,13 @@ fn parallel_jobs_make_the_same_film() {
 #[test]
 fn burned_subtitles_show_only_while_their_cue_runs() {
     let (dir, _, plan) = setup(SCRIPT);
-    make_film(&plan, &Solid::default(), &request(dir.path(), 1, true), &mut NoFilmProgress).unwrap();
+    make_film(
+        &plan,
+        &Solid::default(),
+        &request(dir.path(), 1, true),
+        &mut NoFilmProgress,
+    )
+    .unwrap();
     let frames = decode(&dir.path().join("film.mp4"));
     // Light grey to white text pixels (the shots are saturated colours, darkened under the
     // text) in the bottom fifth of the frame.
@@ -383,7 +469,13 @@ fn storyboards_render_too() {
     assert_eq!(plan.shots[0].frames, 12);
     assert_eq!(plan.total_frames, 12 + 16);
     assert!(plan.shots[0].fade_out > 0 && plan.shots[1].fade_in > 0);
-    let report = make_film(&plan, &Solid::default(), &request(dir.path(), 1, false), &mut NoFilmProgress).unwrap();
+    let report = make_film(
+        &plan,
+        &Solid::default(),
+        &request(dir.path(), 1, false),
+        &mut NoFilmProgress,
+    )
+    .unwrap();
     assert_eq!(report.render.rendered, vec![1, 2]);
     let frames = decode(&dir.path().join("film.mp4"));
     assert_eq!(frames.len(), 28);
@@ -392,5 +484,8 @@ fn storyboards_render_too() {
     assert!(mean(&frames[12]).iter().all(|&c| c < 8.0));
     assert!(distance(mean(&frames[2]), colour_of("green").map(f64::from)) < 10.0);
     assert!(distance(mean(&frames[24]), colour_of("red").map(f64::from)) < 10.0);
-    assert_eq!(parse_srt(&std::fs::read_to_string(&report.srt).unwrap())[0].2, "ANN: Down it goes.");
+    assert_eq!(
+        parse_srt(&std::fs::read_to_string(&report.srt).unwrap())[0].2,
+        "ANN: Down it goes."
+    );
 }

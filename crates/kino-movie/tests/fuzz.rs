@@ -10,12 +10,64 @@ use proptest::prelude::*;
 
 /// Pieces of Fountain syntax, glued into lines at random.
 const PIECES: &[&str] = &[
-    "INT. ", "EXT. ", "INT./EXT. ", "EST. ", ".", "..", "KITCHEN", " - ", "NIGHT", "DAY", "#1#",
-    "MARA", "BO", " (V.O.)", "(beat)", "(", ")", "^", "@", "!", "CUT TO:", "DISSOLVE TO:",
-    "FADE OUT.", "FADE IN:", "FADE TO:", ">", "<", "> THE END <", "[[", "]]", "/*", "*/",
-    "[[STYLE: flat]]", "[[CHARACTER MARA: a ball]]", "Title:", "Author: A", "Style: x",
-    "Characters:", "   MARA: a red ball", "\t", "   ", "#", "##", "=", "===", "~", "*", "**",
-    "_", "\\", "A red ball bounces.", "Hello there.", "é", "日本", "😀", ":", " ", "TO:",
+    "INT. ",
+    "EXT. ",
+    "INT./EXT. ",
+    "EST. ",
+    ".",
+    "..",
+    "KITCHEN",
+    " - ",
+    "NIGHT",
+    "DAY",
+    "#1#",
+    "MARA",
+    "BO",
+    " (V.O.)",
+    "(beat)",
+    "(",
+    ")",
+    "^",
+    "@",
+    "!",
+    "CUT TO:",
+    "DISSOLVE TO:",
+    "FADE OUT.",
+    "FADE IN:",
+    "FADE TO:",
+    ">",
+    "<",
+    "> THE END <",
+    "[[",
+    "]]",
+    "/*",
+    "*/",
+    "[[STYLE: flat]]",
+    "[[CHARACTER MARA: a ball]]",
+    "Title:",
+    "Author: A",
+    "Style: x",
+    "Characters:",
+    "   MARA: a red ball",
+    "\t",
+    "   ",
+    "#",
+    "##",
+    "=",
+    "===",
+    "~",
+    "*",
+    "**",
+    "_",
+    "\\",
+    "A red ball bounces.",
+    "Hello there.",
+    "é",
+    "日本",
+    "😀",
+    ":",
+    " ",
+    "TO:",
 ];
 
 fn fountainish() -> impl Strategy<Value = String> {
@@ -31,7 +83,10 @@ fn check_plan(plan: &Plan) {
         assert!(shot.fade_in <= shot.frames && shot.fade_out <= shot.frames);
         if i > 0 {
             assert_eq!(shot.dissolve_in, plan.shots[i - 1].dissolve_out);
-            assert_eq!(shot.start_frame, plan.shots[i - 1].end_frame() - shot.dissolve_in);
+            assert_eq!(
+                shot.start_frame,
+                plan.shots[i - 1].end_frame() - shot.dissolve_in
+            );
         }
         expected_total += shot.frames - shot.dissolve_in;
     }
@@ -50,10 +105,10 @@ proptest! {
 
     #[test]
     fn fountain_never_panics_on_any_text(text in "\\PC*") {
-        if let Ok(play) = fountain::parse(&text) {
-            if let Ok(plan) = plan_screenplay(&play, Path::new("x.fountain"), &PlanSettings::default()) {
-                check_plan(&plan);
-            }
+        if let Ok(play) = fountain::parse(&text)
+            && let Ok(plan) = plan_screenplay(&play, Path::new("x.fountain"), &PlanSettings::default())
+        {
+            check_plan(&plan);
         }
     }
 

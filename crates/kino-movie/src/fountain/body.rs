@@ -35,7 +35,10 @@ fn paragraph(block: &[(usize, &str)], out: &mut Vec<Element>) -> Result<(), Line
         return action(rest, out);
     }
     if is_centered(trimmed) {
-        let n = block.iter().take_while(|(_, l)| is_centered(l.trim())).count();
+        let n = block
+            .iter()
+            .take_while(|(_, l)| is_centered(l.trim()))
+            .count();
         let text: Vec<String> = block[..n]
             .iter()
             .map(|(_, l)| {
@@ -85,7 +88,10 @@ fn paragraph(block: &[(usize, &str)], out: &mut Vec<Element>) -> Result<(), Line
     if !rest.is_empty()
         && let Some((character, extensions, dual)) = character_cue(trimmed)
     {
-        push(out, ElementKind::Dialogue(dialogue(character, extensions, dual, rest)));
+        push(
+            out,
+            ElementKind::Dialogue(dialogue(character, extensions, dual, rest)),
+        );
         return Ok(());
     }
     action(block, out)
@@ -109,16 +115,16 @@ fn action(block: &[(usize, &str)], out: &mut Vec<Element>) -> Result<(), LineErr
 
 /// `INT. KITCHEN - NIGHT #3#`, or a forced `.ANYTHING`.
 fn scene_heading(line: &str) -> Option<SceneHeading> {
-    let forced = line.strip_prefix('.').filter(|rest| {
-        rest.chars()
-            .next()
-            .is_some_and(|c| c.is_alphanumeric())
-    });
+    let forced = line
+        .strip_prefix('.')
+        .filter(|rest| rest.chars().next().is_some_and(|c| c.is_alphanumeric()));
     let text = match forced {
         Some(rest) => rest,
         None => {
             let upper = line.to_ascii_uppercase();
-            let prefixes = ["INT./EXT", "INT/EXT", "EXT./INT", "EXT/INT", "I/E", "INT", "EXT", "EST"];
+            let prefixes = [
+                "INT./EXT", "INT/EXT", "EXT./INT", "EXT/INT", "I/E", "INT", "EXT", "EST",
+            ];
             let prefix = prefixes.iter().find(|p| upper.starts_with(*p))?;
             let next = upper[prefix.len()..].chars().next()?;
             if next != '.' && next != ' ' {
@@ -139,12 +145,14 @@ fn scene_heading(line: &str) -> Option<SceneHeading> {
     };
     let text = plain(text.trim());
     let upper = text.to_ascii_uppercase();
-    let (int_ext, place) = if forced.is_some() && !["INT", "EXT", "EST", "I/E"].iter().any(|p| upper.starts_with(p)) {
+    let (int_ext, place) = if forced.is_some()
+        && !["INT", "EXT", "EST", "I/E"]
+            .iter()
+            .any(|p| upper.starts_with(p))
+    {
         (String::new(), text.as_str())
     } else {
-        let cut = text
-            .find(|c: char| c == ' ')
-            .unwrap_or(text.len());
+        let cut = text.find(' ').unwrap_or(text.len());
         (
             text[..cut].trim_end_matches('.').to_ascii_uppercase(),
             text[cut..].trim(),
@@ -178,8 +186,8 @@ fn transition(
         Some(rest) => (rest.trim(), true),
         None => (text, false),
     };
-    let upper = !candidate.chars().any(char::is_lowercase)
-        && candidate.chars().any(char::is_alphabetic);
+    let upper =
+        !candidate.chars().any(char::is_lowercase) && candidate.chars().any(char::is_alphabetic);
     let known = parse_transition(candidate);
     if !(forced || (upper && (candidate.ends_with("TO:") || known.is_some()))) {
         return None;
@@ -272,7 +280,10 @@ mod tests {
         assert_eq!(h.time.as_deref(), Some("DAY"));
         assert_eq!(h.number.as_deref(), Some("4"));
         let h = scene_heading("int/ext car - moving").expect("heading");
-        assert_eq!((h.int_ext.as_str(), h.location.as_str()), ("INT/EXT", "car"));
+        assert_eq!(
+            (h.int_ext.as_str(), h.location.as_str()),
+            ("INT/EXT", "car")
+        );
         let h = scene_heading(".FLASHBACK").expect("forced");
         assert_eq!((h.int_ext.as_str(), h.location.as_str()), ("", "FLASHBACK"));
         assert!(scene_heading("INTERIOR design is fun").is_none());
@@ -295,10 +306,13 @@ mod tests {
     fn transitions_and_centered() {
         use crate::transition::{Transition, WrittenTransition};
         let k = kinds("CUT TO:\n\n> THE END <\n\nFADE OUT.");
-        assert_eq!(k[0], ElementKind::Transition(WrittenTransition::Out(Transition::Cut)));
+        assert_eq!(
+            k[0],
+            ElementKind::Transition(WrittenTransition::Out(Transition::Cut))
+        );
         assert_eq!(k[1], ElementKind::Centered("THE END".into()));
         let lines = ["WIPE TO:"];
-        let err = parse(&lines, 0).err().expect("unknown");
+        let err = parse(&lines, 0).expect_err("unknown");
         assert_eq!(err.line, 1);
         assert!(err.message.contains("unknown transition \"WIPE TO:\""));
         assert_eq!(

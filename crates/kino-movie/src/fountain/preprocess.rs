@@ -5,6 +5,7 @@ use super::Note;
 use crate::error::LineError;
 
 /// The text without boneyard and notes, and the notes.
+#[derive(Debug)]
 pub struct Stripped {
     /// Same number of lines as the input.
     pub text: String,
@@ -91,9 +92,9 @@ mod tests {
 
     #[test]
     fn unclosed_is_named() {
-        let err = strip("a\n\nb [[ never").err().expect("error");
+        let err = strip("a\n\nb [[ never").expect_err("error");
         assert_eq!(err.line, 3);
-        let err = strip("/*\n\n").err().expect("error");
+        let err = strip("/*\n\n").expect_err("error");
         assert_eq!(err.line, 1);
     }
 }

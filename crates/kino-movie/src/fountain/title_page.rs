@@ -20,7 +20,10 @@ pub fn parse(lines: &[&str]) -> Result<(Vec<TitleField>, usize), LineError> {
         let line = i + 1;
         if is_continuation(raw) {
             let Some(field) = fields.last_mut() else {
-                return Err(LineError::new(line, "malformed title page: an indented line before any `Key:`"));
+                return Err(LineError::new(
+                    line,
+                    "malformed title page: an indented line before any `Key:`",
+                ));
             };
             if !field.value.is_empty() {
                 field.value.push('\n');
@@ -111,11 +114,15 @@ mod tests {
 
     #[test]
     fn malformed_lines_are_named() {
-        let err = parse(&["Title: X", "this is not a field", ""]).err().expect("error");
+        let err = parse(&["Title: X", "this is not a field", ""]).expect_err("error");
         assert_eq!(err.line, 2);
-        let err = parse(&["Title:", "Author: A"]).err().expect("error");
+        let err = parse(&["Title:", "Author: A"]).expect_err("error");
         assert_eq!(err.line, 1);
-        assert!(err.message.contains("`Title:` has no value"), "{}", err.message);
+        assert!(
+            err.message.contains("`Title:` has no value"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

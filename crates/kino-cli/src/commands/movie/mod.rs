@@ -148,13 +148,20 @@ fn describe(plan: &Plan) -> String {
             "\nshot {} (line {}){}: {:.2}s-{:.2}s, {} frames; in: {into}, out: {out_of}\n",
             shot.number,
             shot.line,
-            shot.heading.as_deref().map(|h| format!(" {h}")).unwrap_or_default(),
+            shot.heading
+                .as_deref()
+                .map(|h| format!(" {h}"))
+                .unwrap_or_default(),
             secs(shot.start_frame),
             secs(shot.end_frame()),
             shot.frames,
         ));
         match &shot.content {
-            ShotContent::Generated { prompt, seed, first_frame } => {
+            ShotContent::Generated {
+                prompt,
+                seed,
+                first_frame,
+            } => {
                 out.push_str(&format!("  seed {seed}\n  prompt: {prompt}\n"));
                 if let Some(image) = first_frame {
                     out.push_str(&format!("  first frame: {}\n", image.display()));
@@ -189,7 +196,11 @@ fn render(args: &MovieRenderArgs, quiet: bool) -> anyhow::Result<()> {
         crate::usage_bail!("--guidance must be a finite number >= 0, got {g}");
     }
     let model = open_model(&args.film.model)?;
-    let plan = make_plan(&script, &args.script, &settings(&args.film, &model.defaults))?;
+    let plan = make_plan(
+        &script,
+        &args.script,
+        &settings(&args.film, &model.defaults),
+    )?;
     let spec = VideoSpec {
         width: plan.width,
         height: plan.height,
@@ -226,7 +237,13 @@ fn render(args: &MovieRenderArgs, quiet: bool) -> anyhow::Result<()> {
     };
     let renderer = model::PipelineRenderer::new(&model.dir, model.rules, template, load, &plan)?;
     if let Some(shot) = plan.shots.iter().find(|s| {
-        matches!(&s.content, ShotContent::Generated { first_frame: Some(_), .. })
+        matches!(
+            &s.content,
+            ShotContent::Generated {
+                first_frame: Some(_),
+                ..
+            }
+        )
     }) && !renderer.takes_first_frame()?
     {
         crate::usage_bail!(

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use kino_movie::{ShotProgress, ShotRenderer, ShotRequest};
 use candle_core::{Device, Tensor};
+use kino_movie::{ShotProgress, ShotRenderer, ShotRequest};
 use kino_pipeline::{GenerateRequest, LoadOptions, Pipeline, Progress, SizeRules, VideoSize};
 use sha2::{Digest, Sha256};
 
@@ -121,7 +121,11 @@ impl ShotRenderer for PipelineRenderer {
             .into());
         }
         let first_frame = match &shot.first_frame {
-            Some(image) => Some(frame_tensor(image, self.template.height, self.template.width)?),
+            Some(image) => Some(frame_tensor(
+                image,
+                self.template.height,
+                self.template.width,
+            )?),
             None => None,
         };
         let request = GenerateRequest {
@@ -136,7 +140,12 @@ impl ShotRenderer for PipelineRenderer {
         let video = pipeline.generate(&request, &mut forward)?;
         let mut frames = video.to_rgb8()?;
         if frames.len() < shot.frames {
-            return Err(format!("the model returned {} frames, {} were asked for", frames.len(), shot.frames).into());
+            return Err(format!(
+                "the model returned {} frames, {} were asked for",
+                frames.len(),
+                shot.frames
+            )
+            .into());
         }
         frames.truncate(shot.frames);
         Ok(frames)
@@ -144,9 +153,18 @@ impl ShotRenderer for PipelineRenderer {
 }
 
 /// An image as the pipeline's first frame: `(height, width, 3)` f32 in `[0, 1]`, resized.
-fn frame_tensor(image: &kino_media::RgbImage, height: usize, width: usize) -> Result<Tensor, kino_movie::RenderFailure> {
+fn frame_tensor(
+    image: &kino_media::RgbImage,
+    height: usize,
+    width: usize,
+) -> Result<Tensor, kino_movie::RenderFailure> {
     use kino_media::image::imageops;
-    let resized = imageops::resize(image, width as u32, height as u32, imageops::FilterType::Triangle);
+    let resized = imageops::resize(
+        image,
+        width as u32,
+        height as u32,
+        imageops::FilterType::Triangle,
+    );
     let data: Vec<f32> = resized.as_raw().iter().map(|&v| v as f32 / 255.0).collect();
     Ok(Tensor::from_vec(data, (height, width, 3), &Device::Cpu)?)
 }

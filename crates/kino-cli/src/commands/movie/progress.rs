@@ -31,7 +31,13 @@ impl Bars {
 
     /// Clears every bar.
     pub fn finish(&mut self) {
-        for bar in self.shots.drain().map(|(_, b)| b).chain(self.film.take()).chain(self.assembly.take()) {
+        for bar in self
+            .shots
+            .drain()
+            .map(|(_, b)| b)
+            .chain(self.film.take())
+            .chain(self.assembly.take())
+        {
             bar.finish_and_clear();
         }
     }
@@ -39,14 +45,19 @@ impl Bars {
 
 impl FilmProgress for Bars {
     fn begin(&mut self, total: usize, _to_render: usize) {
-        self.film = Some(self.multi.add(progress::bar(total as u64, "film", self.quiet)));
+        self.film = Some(
+            self.multi
+                .add(progress::bar(total as u64, "film", self.quiet)),
+        );
     }
 
     fn shot_started(&mut self, shot: &Shot) {
         if self.quiet {
             return;
         }
-        let bar = self.multi.add(progress::bar(1, &format!("shot {}", shot.number), false));
+        let bar = self
+            .multi
+            .add(progress::bar(1, &format!("shot {}", shot.number), false));
         if let ShotContent::Generated { prompt, .. } = &shot.content {
             let short: String = prompt.chars().take(60).collect();
             bar.println(format!("shot {}: {short}", shot.number));
@@ -71,7 +82,12 @@ impl FilmProgress for Bars {
     }
 
     fn warning(&mut self, shot: usize, message: &str) {
-        if self.quiet || self.multi.println(format!("warning: shot {shot}: {message}")).is_err() {
+        if self.quiet
+            || self
+                .multi
+                .println(format!("warning: shot {shot}: {message}"))
+                .is_err()
+        {
             eprintln!("warning: shot {shot}: {message}");
         }
     }
