@@ -394,20 +394,25 @@ pub fn plan_screenplay(play: &Screenplay, path: &Path, settings: &PlanSettings) 
         );
     }
     // Prompts, seeds and timing, now that each shot's dialogue is known.
+    // A shot's seed comes from its heading, which occurrence of that heading it is, and its
+    // place in the scene: inserting or editing other scenes leaves it alone.
     let mut per_scene = std::collections::HashMap::new();
+    let mut occurrence = std::collections::HashMap::new();
+    let mut heading_seen = std::collections::HashMap::new();
     for d in &mut drafts {
         let DraftContent::Prompt { action, seed, .. } = &mut d.content else {
             d.seconds = settings.card_seconds;
             continue;
         };
+        let heading = d.heading.clone().unwrap_or_default();
+        let nth = *occurrence.entry(d.scene).or_insert_with(|| {
+            let count = heading_seen.entry(heading.clone()).or_insert(0usize);
+            *count += 1;
+            *count
+        });
         let shot_in_scene = per_scene.entry(d.scene).or_insert(0usize);
         *shot_in_scene += 1;
-        let key = format!(
-            "{}\u{0}{}\u{0}{}",
-            d.heading.as_deref().unwrap_or(""),
-            d.scene.unwrap_or(0),
-            shot_in_scene
-        );
+        let key = format!("{heading}\u{0}{nth}\u{0}{shot_in_scene}");
         *seed = Some(derive_seed(settings.seed, &key));
         d.action_seconds = (word_count(action) as f64 / settings.action_words_per_second)
             .min(settings.max_action_seconds);
@@ -655,36 +660,34 @@ fn place_cues(shot: &Shot, action_seconds: f64, settings: &PlanSettings, cues: &
         (from, to) = (shot.start_frame, shot.end_frame());
     }
     let room = to - from;
-    let mut lengths: Vec<usize> = shot
-        .dialogue
-        .iter()
-        .map(|l| settings.frames(line_seconds(&l.text, settings)))
-        .collect();
-    let needed: usize = lengths.iter().sum();
-    if needed > room {
-        let scale = room as f64 / needed as f64;
-        for l in &mut lengths {
-            *l = ((*l as f64 * scale).floor() as usize).max(1);
-        }
-        while lengths.iter().sum::<usize>() > room {
-            if let Some(max) = lengths.iter_mut().max() {
-                *max -= 1;
-            }
-        }
+    // Cue boundaries at the action's end and after each line's reading time, rounded as
+    // times (not lengths) so they agree with the shot's own rounding; squeezed
+    // proportionally when blends leave less room.
+    let mut t = action_seconds;
+    let mut bounds = vec![t * settings.fps];
+    for line in &shot.dialogue {
+        t += line_seconds(&line.text, settings);
+        bounds.push(t * settings.fps);
     }
-    let used: usize = lengths.iter().sum();
-    let lead = ((action_seconds * settings.fps).round() as usize).min(room - used);
-    let mut at = from + lead;
-    for (line, len) in shot.dialogue.iter().zip(lengths) {
+    let end = bounds.last().copied().unwrap_or(0.0);
+    let squeeze = if end > room as f64 {
+        room as f64 / end
+    } else {
+        1.0
+    };
+    let at: Vec<usize> = bounds
+        .iter()
+        .map(|b| ((b * squeeze).round() as usize).min(room))
+        .collect();
+    for (k, line) in shot.dialogue.iter().enumerate() {
         cues.push(Cue {
             index: cues.len() + 1,
             shot: shot.number,
-            start_frame: at,
-            end_frame: at + len,
+            start_frame: from + at[k],
+            end_frame: from + at[k + 1],
             character: line.character.clone(),
             text: line.text.clone(),
         });
-        at += len;
     }
 }
 

@@ -10,7 +10,10 @@ pub fn parse(lines: &[&str]) -> Result<(Vec<TitleField>, usize), LineError> {
     let Some(first) = lines.iter().position(|l| !l.trim().is_empty()) else {
         return Ok((Vec::new(), 0));
     };
-    if key_value(lines[first]).is_none() {
+    // `FADE IN:` opens many scripts that have no title page.
+    if key_value(lines[first]).is_none()
+        || crate::transition::parse_transition(lines[first]).is_some()
+    {
         return Ok((Vec::new(), 0));
     }
     let mut fields: Vec<TitleField> = Vec::new();
@@ -123,6 +126,13 @@ mod tests {
             "{}",
             err.message
         );
+    }
+
+    #[test]
+    fn fade_in_is_not_a_title_page() {
+        let (fields, start) = parse(&["FADE IN:", "", "INT. ROOM - DAY"]).expect("valid");
+        assert!(fields.is_empty());
+        assert_eq!(start, 0);
     }
 
     #[test]
