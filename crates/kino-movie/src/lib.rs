@@ -21,6 +21,7 @@ pub mod otio;
 mod plan;
 mod prompt;
 mod render;
+mod script;
 pub mod storyboard;
 pub mod subtitles;
 mod text;
@@ -32,14 +33,14 @@ pub use cache::{CacheEntry, ShotCache, ShotKey, cache_dir_for};
 pub use error::{LineError, MovieError, Result};
 pub use film::{FilmReport, FilmRequest, make_film, sibling};
 pub use plan::{
-    Cue, DialogueLine, Plan, PlanSettings, Script, Shot, ShotContent, load_script, plan_file,
-    plan_screenplay, plan_script, plan_storyboard,
+    Cue, DialogueLine, Plan, PlanSettings, Shot, ShotContent, plan_screenplay, plan_storyboard,
 };
 pub use prompt::PromptContext;
 pub use render::{
     FilmProgress, NoFilmProgress, RenderFailure, RenderOptions, RenderReport, ShotProgress,
     ShotRenderer, ShotRequest, render_shots,
 };
+pub use script::{Script, load_script, plan_file, plan_script};
 pub use text::TextRenderer;
 pub use title_card::render_card;
 pub use transition::{KNOWN_TRANSITIONS, Transition};
