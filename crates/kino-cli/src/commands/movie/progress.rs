@@ -82,13 +82,10 @@ impl FilmProgress for Bars {
     }
 
     fn warning(&mut self, shot: usize, message: &str) {
-        if self.quiet
-            || self
-                .multi
-                .println(format!("warning: shot {shot}: {message}"))
-                .is_err()
-        {
-            eprintln!("warning: shot {shot}: {message}");
+        // Warnings always show: above the bars on a terminal, plainly otherwise.
+        let line = format!("warning: shot {shot}: {message}");
+        if self.quiet || self.multi.is_hidden() || self.multi.println(&line).is_err() {
+            eprintln!("{line}");
         }
     }
 
