@@ -436,3 +436,63 @@ fn the_default_model_resolves_like_kino_generate() {
         assert!(!film.exists() && !dir.path().join("film.kino-cache").exists());
     }
 }
+
+#[test]
+fn a_killed_render_resumes_without_redoing_finished_shots() {
+    let dir = tempfile::tempdir().unwrap();
+    let film = dir.path().join("film.mp4");
+    let cache = dir.path().join("film.kino-cache");
+    let model = repo().join("tests/fixtures/wan-tiny");
+    let script = screenplay();
+    let mut args = vec![
+        "movie",
+        "render",
+        s(&script),
+        "-o",
+        s(&film),
+        "--model",
+        s(&model),
+        "--steps",
+        "2",
+    ];
+    let flags = film_flags();
+    args.extend(flags.iter().map(String::as_str));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kino"))
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once the first model shot is in the cache (the two cards come first).
+    let finished = |cache: &Path| {
+        std::fs::read_dir(cache)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.path().join("shot.json").is_file())
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    while finished(&cache) < 3 && child.try_wait().unwrap().is_none() {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let done_before = finished(&cache) - 2;
+    assert!(done_before >= 1);
+    assert!(
+        !film.exists() || done_before == 4,
+        "a film appeared before every shot was done"
+    );
+
+    let (rendered, cached, cards) = counts(&render(&script, &film));
+    assert_eq!(cached, done_before);
+    assert_eq!(rendered + cached, 4);
+    assert_eq!(cards, 0, "the cards were cached before the kill");
+    let stale: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("kino-tmp"))
+        .collect();
+    assert!(stale.is_empty(), "{stale:?}");
+}

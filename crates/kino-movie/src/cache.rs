@@ -188,6 +188,40 @@ impl ShotCache {
         Ok(entry)
     }
 
+    /// Removes the half-written entries that renders killed midway left behind (temporary
+    /// folders named `.<hash>.kino-tmp-<pid>-<n>` whose process is gone); returns how many.
+    /// Where it cannot tell whether a process runs (no `/proc`), it removes nothing.
+    pub fn clean_stale(&self) -> usize {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return 0;
+        };
+        if !Path::new("/proc/self").exists() {
+            return 0;
+        }
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name
+                .split_once(".kino-tmp-")
+                .and_then(|(_, rest)| rest.split('-').next())
+                .and_then(|pid| pid.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if !name.starts_with('.') || Path::new(&format!("/proc/{pid}")).exists() {
+                continue;
+            }
+            let path = entry.path();
+            let gone = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            removed += usize::from(gone.is_ok());
+        }
+        removed
+    }
+
     /// The entry's frames, checked against its key.
     pub fn frames(&self, key: &ShotKey) -> Result<Vec<RgbImage>> {
         let dir = self.entry_dir(key).join("frames");
@@ -250,6 +284,25 @@ mod tests {
         assert!(cache.get(&other).is_none());
         assert!(cache.put(&other, &frames[..2], 0.0).is_err());
         assert_eq!(std::fs::read_dir(cache.dir()).expect("list").count(), 1);
+    }
+
+    #[test]
+    fn stale_temporaries_of_dead_processes_go() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = ShotCache::new(dir.path());
+        let dead = dir
+            .path()
+            .join(format!(".{}.kino-tmp-4294967295-0", key().hash()));
+        let alive = dir.path().join(format!(
+            ".{}.kino-tmp-{}-0",
+            key().hash(),
+            std::process::id()
+        ));
+        for d in [&dead, &alive] {
+            std::fs::create_dir_all(d.join("frames")).expect("mkdir");
+        }
+        assert_eq!(cache.clean_stale(), 1);
+        assert!(!dead.exists() && alive.exists());
     }
 
     #[test]

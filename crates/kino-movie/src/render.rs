@@ -165,6 +165,7 @@ pub fn render_shots(
     progress: &mut dyn FilmProgress,
 ) -> Result<RenderReport> {
     let started = Instant::now();
+    cache.clean_stale();
     let identity = renderer.identity();
     let keys = plan
         .shots
