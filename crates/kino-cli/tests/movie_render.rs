@@ -496,3 +496,46 @@ fn a_killed_render_resumes_without_redoing_finished_shots() {
         .collect();
     assert!(stale.is_empty(), "{stale:?}");
 }
+
+#[test]
+fn a_first_frame_needs_a_model_trained_with_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("first.png");
+    kino_media::write_png(&image, &kino_media::RgbImage::new(64, 64)).unwrap();
+    let board = "[[shot]]\nprompt = \"a red ball\"\nduration = 1\n\n[[shot]]\nprompt = \"a blue ball\"\nduration = 1\nimage = \"first.png\"\n";
+    let (code, stderr, left) = {
+        let script = dir.path().join("board.toml");
+        std::fs::write(&script, board).unwrap();
+        let out = dir.path().join("film.mp4");
+        let model = repo().join("tests/fixtures/wan-tiny");
+        let run = kino(&[
+            "movie",
+            "render",
+            s(&script),
+            "-o",
+            s(&out),
+            "--model",
+            s(&model),
+            "--width",
+            "64",
+            "--height",
+            "64",
+        ]);
+        let left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "board.toml" && n != "first.png")
+            .collect();
+        (
+            run.status.code().unwrap(),
+            String::from_utf8_lossy(&run.stderr).into_owned(),
+            left,
+        )
+    };
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("board.toml: shot 2 (line 5) starts from an image"),
+        "{stderr}"
+    );
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -86,6 +86,16 @@ impl ShotRenderer for Solid {
             return Err("the model ran out of memory".into());
         }
         self.prompts.lock().unwrap().push(shot.prompt.clone());
+        if let Some(image) = &shot.first_frame {
+            // A first frame arrives at the film's size; the shot starts from it.
+            assert_eq!(image.dimensions(), (shot.width, shot.height));
+            let first = image.as_raw().clone();
+            let mut frames = vec![first];
+            let pixel = colour_of(&shot.prompt);
+            let frame: Vec<u8> = (0..shot.width * shot.height).flat_map(|_| pixel).collect();
+            frames.resize(shot.frames, frame);
+            return Ok(frames);
+        }
         progress.step(1, 1);
         let pixel = colour_of(&shot.prompt);
         let frame: Vec<u8> = (0..shot.width * shot.height).flat_map(|_| pixel).collect();
@@ -451,6 +461,46 @@ fn burned_subtitles_show_only_while_their_cue_runs() {
     }
     let blue = &plan.shots[2];
     assert_eq!(lit(&frames[blue.start_frame + 1]), 0);
+}
+
+#[test]
+fn a_storyboard_image_is_the_shot_first_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = kino_media::RgbImage::from_pixel(32, 24, kino_media::image::Rgb([250, 250, 250]));
+    kino_media::write_png(&dir.path().join("white.png"), &image).unwrap();
+    let path = dir.path().join("board.toml");
+    std::fs::write(
+        &path,
+        "[[shot]]\nprompt = \"A blue ball.\"\nduration = 2\nimage = \"white.png\"\n",
+    )
+    .unwrap();
+    let plan = plan_file(&path, &settings()).unwrap();
+    let report = make_film(
+        &plan,
+        &Solid::default(),
+        &request(dir.path(), 1, false),
+        &mut NoFilmProgress,
+    )
+    .unwrap();
+    assert_eq!(report.render.rendered, vec![1]);
+    let frames = decode(&dir.path().join("film.mp4"));
+    assert!(
+        mean(&frames[0]).iter().all(|&c| c > 235.0),
+        "{:?}",
+        mean(&frames[0])
+    );
+    assert!(distance(mean(&frames[1]), colour_of("blue").map(f64::from)) < 10.0);
+    // The image is part of the shot's identity: a new image renders the shot again.
+    let black = kino_media::RgbImage::new(32, 24);
+    kino_media::write_png(&dir.path().join("white.png"), &black).unwrap();
+    let again = make_film(
+        &plan,
+        &Solid::default(),
+        &request(dir.path(), 1, false),
+        &mut NoFilmProgress,
+    )
+    .unwrap();
+    assert_eq!(again.render.rendered, vec![1]);
 }
 
 #[test]
