@@ -403,8 +403,6 @@ fn the_default_model_resolves_like_kino_generate() {
         "64",
         "--height",
         "64",
-        "--frames",
-        "5",
         "--steps",
         "1",
     ]);
