@@ -37,7 +37,8 @@ impl PipelineRenderer {
         let files = model_fingerprint(model_dir)?;
         let identity = format!(
             "kino-pipeline model={files} dtype={:?} size={}x{} output={:?} steps={} guidance={} \
-             negative={:?} flow_shift={:?} scheduler={:?} max_sequence_length={}",
+             negative={:?} flow_shift={:?} scheduler={:?} max_sequence_length={} \
+             long shots: chained clips of {} frames when the model takes a first frame",
             load.dtype,
             template.width,
             template.height,
@@ -47,7 +48,8 @@ impl PipelineRenderer {
             template.negative_prompt,
             template.flow_shift,
             template.scheduler,
-            template.max_sequence_length
+            template.max_sequence_length,
+            template.frames
         );
         let mut this = Self {
             model_dir: model_dir.to_path_buf(),
@@ -128,28 +130,91 @@ impl ShotRenderer for PipelineRenderer {
             )?),
             None => None,
         };
-        let request = GenerateRequest {
-            prompt: shot.prompt.clone(),
-            frames: self.model_frames(shot.frames),
-            seed: shot.seed,
-            first_frame,
-            ..self.template.clone()
-        };
         let pipeline = self.pipeline().map_err(|e| format!("{e:#}"))?;
-        let mut forward = Forward(progress);
-        let video = pipeline.generate(&request, &mut forward)?;
-        let mut frames = video.to_rgb8()?;
-        if frames.len() < shot.frames {
-            return Err(format!(
-                "the model returned {} frames, {} were asked for",
-                frames.len(),
-                shot.frames
-            )
-            .into());
+        // A model that continues clips from a first frame renders a shot longer than its
+        // native clip as a chain of native clips, each starting from the last frame of the
+        // one before (its repeat dropped): every clip stays at the length it was trained on.
+        let native = self.template.frames;
+        let chain = pipeline.takes_first_frame()
+            && shot.frames > native
+            && native > 1
+            && self.rules.frames_problem(native).is_none();
+        if !chain {
+            let request = GenerateRequest {
+                prompt: shot.prompt.clone(),
+                frames: self.model_frames(shot.frames),
+                seed: shot.seed,
+                first_frame,
+                ..self.template.clone()
+            };
+            let steps = request.steps;
+            let mut forward = Forward::new(progress, 0, steps);
+            let video = pipeline.generate(&request, &mut forward)?;
+            return take(video.to_rgb8()?, shot.frames);
         }
-        frames.truncate(shot.frames);
-        Ok(frames)
+        let clips = chained_clips(shot.frames, native);
+        let steps = self.template.steps;
+        let (height, width) = (self.template.height, self.template.width);
+        let mut frames = Vec::with_capacity(clips * native);
+        let mut first = first_frame;
+        for k in 0..clips {
+            let request = GenerateRequest {
+                prompt: shot.prompt.clone(),
+                frames: native,
+                seed: shot.seed.wrapping_add(k as u64),
+                first_frame: first.take(),
+                output_size: None,
+                ..self.template.clone()
+            };
+            let mut forward = Forward::new(&mut *progress, k * steps, clips * steps);
+            let video = pipeline.generate(&request, &mut forward)?;
+            let last = video.frames.dim(0)? - 1;
+            first = Some(video.frames.get(last)?);
+            for frame in video.to_rgb8()?.into_iter().skip(usize::from(k > 0)) {
+                frames.push(resize_rgb(
+                    frame,
+                    (height, width),
+                    (shot.height, shot.width),
+                )?);
+            }
+        }
+        take(frames, shot.frames)
     }
+}
+
+/// Native clips of `native` frames needed to cover `total` frames when each clip after the
+/// first repeats the previous clip's last frame (dropped).
+fn chained_clips(total: usize, native: usize) -> usize {
+    1 + total.saturating_sub(native).div_ceil(native.max(2) - 1)
+}
+
+/// The first `frames` of what the model made (an error if it made fewer).
+fn take(mut made: Vec<Vec<u8>>, frames: usize) -> Result<Vec<Vec<u8>>, kino_movie::RenderFailure> {
+    if made.len() < frames {
+        return Err(format!(
+            "the model returned {} frames, {frames} were asked for",
+            made.len()
+        )
+        .into());
+    }
+    made.truncate(frames);
+    Ok(made)
+}
+
+/// A packed RGB8 frame of `from` (height, width) resized (bilinear) to `to`.
+fn resize_rgb(
+    frame: Vec<u8>,
+    from: (usize, usize),
+    to: (u32, u32),
+) -> Result<Vec<u8>, kino_movie::RenderFailure> {
+    use kino_media::image::imageops;
+    let (to_h, to_w) = to;
+    if (from.0 as u32, from.1 as u32) == (to_h, to_w) {
+        return Ok(frame);
+    }
+    let image = kino_media::RgbImage::from_raw(from.1 as u32, from.0 as u32, frame)
+        .ok_or("the model returned a frame of the wrong size")?;
+    Ok(imageops::resize(&image, to_w, to_h, imageops::FilterType::Triangle).into_raw())
 }
 
 /// An image as the pipeline's first frame: `(height, width, 3)` f32 in `[0, 1]`, resized.
@@ -169,15 +234,31 @@ fn frame_tensor(
     Ok(Tensor::from_vec(data, (height, width, 3), &Device::Cpu)?)
 }
 
-struct Forward<'a>(&'a mut dyn ShotProgress);
+/// Passes a clip's denoising steps on as steps of the whole shot (several clips when
+/// chained), and its warnings.
+struct Forward<'a> {
+    inner: &'a mut dyn ShotProgress,
+    before: usize,
+    total: usize,
+}
+
+impl<'a> Forward<'a> {
+    fn new(inner: &'a mut dyn ShotProgress, before: usize, total: usize) -> Self {
+        Self {
+            inner,
+            before,
+            total,
+        }
+    }
+}
 
 impl Progress for Forward<'_> {
-    fn step(&mut self, index: usize, total: usize) {
-        self.0.step(index + 1, total);
+    fn step(&mut self, index: usize, _total: usize) {
+        self.inner.step(self.before + index + 1, self.total);
     }
 
     fn warning(&mut self, message: &str) {
-        self.0.warning(message);
+        self.inner.warning(message);
     }
 }
 
@@ -222,4 +303,22 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<String>) -> anyhow::Result<()>
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chains_cover_the_shot() {
+        assert_eq!(chained_clips(16, 16), 1);
+        assert_eq!(chained_clips(17, 16), 2);
+        assert_eq!(chained_clips(31, 16), 2);
+        assert_eq!(chained_clips(32, 16), 3);
+        for total in 1..200 {
+            let n = chained_clips(total, 16);
+            assert!(16 + (n - 1) * 15 >= total);
+            assert!(n == 1 || 16 + (n - 2) * 15 < total);
+        }
+    }
 }
