@@ -10,7 +10,9 @@ pub fn parse(lines: &[&str], start: usize) -> Result<Vec<Element>, LineError> {
     let mut elements = Vec::new();
     let mut block: Vec<(usize, &str)> = Vec::new();
     for (i, raw) in lines.iter().enumerate().skip(start) {
-        if raw.trim().is_empty() {
+        // A line of two or more spaces is Fountain's way to keep an element going across
+        // an empty line; anything else blank ends the paragraph.
+        if raw.trim().is_empty() && !(raw.len() >= 2 && raw.bytes().all(|b| b == b' ')) {
             paragraph(&block, &mut elements)?;
             block.clear();
         } else {
@@ -246,7 +248,7 @@ fn dialogue(
         let t = l.trim();
         if t.starts_with('(') && t.ends_with(')') {
             parentheticals.push(plain(t[1..t.len() - 1].trim()));
-        } else {
+        } else if !t.is_empty() {
             spoken.push(plain(t));
         }
     }
@@ -318,6 +320,19 @@ mod tests {
         assert_eq!(
             k[2],
             ElementKind::Transition(WrittenTransition::Out(Transition::FadeOut))
+        );
+    }
+
+    #[test]
+    fn two_spaces_keep_an_element_going() {
+        let k = kinds("BO\nOne.\n  \nTwo.\n\nA ball.\n  \nStill the same paragraph.");
+        let ElementKind::Dialogue(d) = &k[0] else {
+            panic!("{k:?}")
+        };
+        assert_eq!(d.text, "One. Two.");
+        assert_eq!(
+            k[1],
+            ElementKind::Action("A ball.\n\nStill the same paragraph.".into())
         );
     }
 
