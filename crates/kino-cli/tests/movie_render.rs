@@ -537,3 +537,35 @@ fn a_first_frame_needs_a_model_trained_with_one() {
     );
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn two_jobs_make_the_same_film_as_one() {
+    let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let model = repo().join("tests/fixtures/wan-tiny");
+    let script = screenplay();
+    let flags = film_flags();
+    let mut films = Vec::new();
+    for (dir, jobs) in [(&one, "1"), (&two, "2")] {
+        let film = dir.path().join("film.mp4");
+        let mut args = vec![
+            "movie",
+            "render",
+            s(&script),
+            "-o",
+            s(&film),
+            "--model",
+            s(&model),
+        ];
+        args.extend(["--steps", "2", "--jobs", jobs]);
+        args.extend(flags.iter().map(String::as_str));
+        let run = kino(&args);
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        films.push(kino_testkit::decode_rgb(s(&film), &[], SIZE, SIZE));
+    }
+    assert_eq!(films[0].len(), films[1].len());
+    assert!(films[0] == films[1], "--jobs 2 changed the film");
+}
