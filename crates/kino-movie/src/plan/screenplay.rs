@@ -8,7 +8,7 @@ use super::{
     dialogue_seconds, finish, word_count,
 };
 use crate::error::{MovieError, Result};
-use crate::fountain::{ElementKind, Screenplay};
+use crate::fountain::{ElementKind, SceneHeading, Screenplay};
 use crate::prompt::PromptContext;
 use crate::transition::{Transition, WrittenTransition};
 
@@ -23,63 +23,26 @@ pub fn plan_screenplay(play: &Screenplay, path: &Path, settings: &PlanSettings) 
         });
     }
     let ctx = PromptContext::from_screenplay(play);
-    let mut drafts: Vec<Draft> = Vec::new();
+    let mut walk = Walk::default();
     if let Some(card) = title_card(play) {
-        drafts.push(card);
+        walk.drafts.push(card);
     }
-    let mut scene = 0;
-    let mut heading = None;
-    // Whether the current scene has a shot yet, and whether the last shot may take dialogue.
-    let mut scene_has_shot = true;
-    let mut open_shot = false;
-    let mut fade_in_next = false;
-    let mut heading_line = 0;
     for element in &play.elements {
         let line = element.line;
         match &element.kind {
             ElementKind::SceneHeading(h) => {
-                if !scene_has_shot {
-                    push_shot(
-                        &mut drafts,
-                        std::mem::take(&mut fade_in_next),
-                        &heading,
-                        scene,
-                        String::new(),
-                        heading_line,
-                    );
-                }
-                scene += 1;
-                heading = Some(h.clone());
-                heading_line = line;
-                scene_has_shot = false;
-                open_shot = false;
+                walk.close_scene();
+                walk.scene += 1;
+                walk.heading = Some(h.clone());
+                walk.heading_line = line;
+                walk.scene_has_shot = false;
             }
-            ElementKind::Action(text) => {
-                push_shot(
-                    &mut drafts,
-                    std::mem::take(&mut fade_in_next),
-                    &heading,
-                    scene,
-                    text.clone(),
-                    line,
-                );
-                scene_has_shot = true;
-                open_shot = true;
-            }
+            ElementKind::Action(text) => walk.shot(text.clone(), line),
             ElementKind::Dialogue(d) => {
-                if !open_shot {
-                    push_shot(
-                        &mut drafts,
-                        std::mem::take(&mut fade_in_next),
-                        &heading,
-                        scene,
-                        String::new(),
-                        heading_line.max(1),
-                    );
-                    scene_has_shot = true;
-                    open_shot = true;
+                if !walk.open_shot {
+                    walk.shot(String::new(), line);
                 }
-                if let Some(last) = drafts.last_mut() {
+                if let Some(last) = walk.drafts.last_mut() {
                     last.dialogue.push(DialogueLine {
                         character: d.character.clone(),
                         parenthetical: d.parentheticals.first().cloned(),
@@ -89,48 +52,24 @@ pub fn plan_screenplay(play: &Screenplay, path: &Path, settings: &PlanSettings) 
                 }
             }
             ElementKind::Transition(t) => {
-                if !scene_has_shot {
-                    push_shot(
-                        &mut drafts,
-                        std::mem::take(&mut fade_in_next),
-                        &heading,
-                        scene,
-                        String::new(),
-                        heading_line,
-                    );
-                    scene_has_shot = true;
-                }
-                open_shot = false;
+                walk.close_scene();
                 match t {
-                    WrittenTransition::FadeIn => fade_in_next = true,
+                    WrittenTransition::FadeIn => walk.fade_in_next = true,
                     WrittenTransition::Out(out) => {
-                        if let Some(last) = drafts.last_mut() {
+                        if let Some(last) = walk.drafts.last_mut() {
                             last.transition = *out;
                         }
                         if *out == Transition::FadeThroughBlack {
-                            fade_in_next = true;
+                            walk.fade_in_next = true;
                         }
                     }
                 }
             }
             ElementKind::Centered(text) => {
-                if !scene_has_shot {
-                    push_shot(
-                        &mut drafts,
-                        std::mem::take(&mut fade_in_next),
-                        &heading,
-                        scene,
-                        String::new(),
-                        heading_line,
-                    );
-                    scene_has_shot = true;
-                }
-                open_shot = false;
-                drafts.push(card(
-                    line,
-                    text.lines().map(str::to_string).collect(),
-                    std::mem::take(&mut fade_in_next),
-                ));
+                walk.close_scene();
+                let fade_in = std::mem::take(&mut walk.fade_in_next);
+                let lines = text.lines().map(str::to_string).collect();
+                walk.drafts.push(card(line, lines, fade_in));
             }
             ElementKind::Section { .. }
             | ElementKind::Synopsis(_)
@@ -138,16 +77,8 @@ pub fn plan_screenplay(play: &Screenplay, path: &Path, settings: &PlanSettings) 
             | ElementKind::PageBreak => {}
         }
     }
-    if !scene_has_shot {
-        push_shot(
-            &mut drafts,
-            fade_in_next,
-            &heading,
-            scene,
-            String::new(),
-            heading_line,
-        );
-    }
+    walk.close_scene();
+    let mut drafts = walk.drafts;
     // Prompts, seeds and timing, now that each shot's dialogue is known.
     // A shot's seed comes from its heading, which occurrence of that heading it is, and its
     // place in the scene: inserting or editing other scenes leaves it alone.
@@ -206,30 +137,65 @@ pub fn plan_screenplay(play: &Screenplay, path: &Path, settings: &PlanSettings) 
     Ok(finish(drafts, contents, title, ctx, settings))
 }
 
-/// Adds a shot of the current scene showing `action` (empty: the setting alone).
-fn push_shot(
-    drafts: &mut Vec<Draft>,
-    fade_in: bool,
-    heading: &Option<crate::fountain::SceneHeading>,
+/// Where the walk through a screenplay's elements stands.
+struct Walk {
+    drafts: Vec<Draft>,
+    /// 1-based number of the current scene (0 before the first heading).
     scene: usize,
-    action: String,
-    line: usize,
-) {
-    drafts.push(Draft {
-        line,
-        scene: (scene > 0).then_some(scene),
-        heading: heading.as_ref().map(|h| h.text.clone()),
-        content: DraftContent::Prompt {
-            action,
-            seed: None,
-            first_frame: None,
-        },
-        action_seconds: 0.0,
-        seconds: 0.0,
-        dialogue: Vec::new(),
-        transition: Transition::Cut,
-        fade_in,
-    });
+    heading: Option<SceneHeading>,
+    heading_line: usize,
+    /// Whether the current scene has a shot yet (an empty scene still gets one).
+    scene_has_shot: bool,
+    /// Whether dialogue now belongs to the last shot (no transition or card since).
+    open_shot: bool,
+    /// Whether the next shot or card fades up from black.
+    fade_in_next: bool,
+}
+
+impl Default for Walk {
+    fn default() -> Self {
+        Self {
+            drafts: Vec::new(),
+            scene: 0,
+            heading: None,
+            heading_line: 1,
+            scene_has_shot: true,
+            open_shot: false,
+            fade_in_next: false,
+        }
+    }
+}
+
+impl Walk {
+    /// Adds a shot of the current scene showing `action` (empty: the setting alone).
+    fn shot(&mut self, action: String, line: usize) {
+        self.drafts.push(Draft {
+            line,
+            scene: (self.scene > 0).then_some(self.scene),
+            heading: self.heading.as_ref().map(|h| h.text.clone()),
+            content: DraftContent::Prompt {
+                action,
+                seed: None,
+                first_frame: None,
+            },
+            action_seconds: 0.0,
+            seconds: 0.0,
+            dialogue: Vec::new(),
+            transition: Transition::Cut,
+            fade_in: std::mem::take(&mut self.fade_in_next),
+        });
+        self.scene_has_shot = true;
+        self.open_shot = true;
+    }
+
+    /// Ends what the current scene holds: a scene with nothing in it yet becomes a shot of
+    /// its setting; later dialogue starts a new shot.
+    fn close_scene(&mut self) {
+        if !self.scene_has_shot {
+            self.shot(String::new(), self.heading_line);
+        }
+        self.open_shot = false;
+    }
 }
 
 /// The opening card: Title, then Credit and Author(s), then Source.
