@@ -132,8 +132,10 @@ impl ShotCache {
                 ),
             });
         }
-        std::fs::create_dir_all(&self.dir)
-            .map_err(|e| MovieError::io("cannot create", &self.dir, e))?;
+        if !self.dir.is_dir() {
+            std::fs::create_dir(&self.dir)
+                .map_err(|e| MovieError::io("cannot create", &self.dir, e))?;
+        }
         let target = self.entry_dir(key);
         let out = kino_media::AtomicOutput::new(&target)?;
         let temp = out.temp_path().to_path_buf();

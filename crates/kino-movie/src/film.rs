@@ -62,6 +62,8 @@ pub fn make_film(
     request: &FilmRequest,
     progress: &mut dyn FilmProgress,
 ) -> Result<FilmReport> {
+    // Fail before any work if the film cannot be written where asked (its folder missing).
+    drop(kino_media::AtomicOutput::new(&request.output)?);
     let cache_dir = cache_dir_for(&request.output);
     let cache = ShotCache::new(&cache_dir);
     let render = render_shots(

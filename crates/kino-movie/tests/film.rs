@@ -539,3 +539,20 @@ fn storyboards_render_too() {
         "ANN: Down it goes."
     );
 }
+
+#[test]
+fn a_missing_output_folder_fails_before_any_work() {
+    let (dir, _, plan) = setup(SCRIPT);
+    let renderer = Solid::default();
+    let out = dir.path().join("no/such/folder");
+    let err = make_film(
+        &plan,
+        &renderer,
+        &request(&out, 1, false),
+        &mut NoFilmProgress,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("no/such/folder"), "{err}");
+    assert_eq!(renderer.calls.load(Ordering::SeqCst), 0);
+    assert!(!dir.path().join("no").exists());
+}
