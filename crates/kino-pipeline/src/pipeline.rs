@@ -302,7 +302,18 @@ impl Pipeline {
             .map_err(PipelineError::model("loading the text encoder"))?
             .with_max_sequence_length(request.max_sequence_length);
         progress.stage(Stage::EncodePrompt);
-        if self.defaults.vocabulary.is_some() {
+        // A closed-vocabulary model never saw other words: they are named, then left out.
+        let closed = self.defaults.vocabulary.is_some();
+        let (prompt, negative_prompt) = if closed {
+            let tokenizer = encoder.tokenizer();
+            (
+                tokenizer.known_words_only(&request.prompt),
+                tokenizer.known_words_only(&request.negative_prompt),
+            )
+        } else {
+            (request.prompt.clone(), request.negative_prompt.clone())
+        };
+        if closed {
             let unknown = encoder.tokenizer().unknown_words(&request.prompt);
             if !unknown.is_empty() {
                 progress.warning(&format!(
@@ -323,9 +334,9 @@ impl Pipeline {
             }
             Ok(embeds)
         };
-        let text = encode(&request.prompt)?;
+        let text = encode(&prompt)?;
         let negative = if guided {
-            Some(encode(&request.negative_prompt)?)
+            Some(encode(&negative_prompt)?)
         } else {
             None
         };

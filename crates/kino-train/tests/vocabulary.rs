@@ -39,4 +39,8 @@ fn unknown_words_are_named() {
         t.unknown_words("a red cat surfing on the sea, cat!"),
         vec!["cat".to_string(), "surfing".to_string()]
     );
+    assert_eq!(
+        t.known_words_only("A red Cat surfing on the sea, cat!"),
+        "a red on the sea,"
+    );
 }

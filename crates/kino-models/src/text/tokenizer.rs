@@ -140,6 +140,20 @@ impl WanTokenizer {
         }
     }
 
+    /// `prompt` without the words [`Self::unknown_words`] names (each dropped whole, with
+    /// the punctuation attached to it).
+    pub fn known_words_only(&self, prompt: &str) -> String {
+        let unknown = self.unknown_words(prompt);
+        self.prepare(prompt)
+            .split_whitespace()
+            .filter(|w| {
+                let word = w.trim_matches(|c: char| !c.is_alphanumeric());
+                !unknown.iter().any(|u| u == word)
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     /// The words of `prompt` (split on whitespace, punctuation trimmed) that the vocabulary
     /// cannot spell without its unknown token: a closed-vocabulary model ignores them.
     pub fn unknown_words(&self, prompt: &str) -> Vec<String> {
