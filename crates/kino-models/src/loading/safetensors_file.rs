@@ -5,14 +5,14 @@
 //! JSON `{name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {..}}`, then
 //! the data, offsets relative to its start.
 //!
-//! Tensors are read on demand with a seek and a read into the final buffer, not memory-mapped:
-//! the workspace forbids `unsafe` (mapping a file is `unsafe` because another process may
-//! truncate it), and a CPU tensor is copied out of a mapping anyway, so peak memory is the
-//! same: one tensor's data, never a whole file.
+//! The file is memory-mapped once its header checks out, and each tensor is decoded from the
+//! mapping into its own buffer when asked for: no read calls, pages come in as they are
+//! touched and are shared with the page cache, and peak memory is one tensor's data, never a
+//! whole file. Mapping is the one `unsafe` operation in the workspace ([`map_file`]).
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
@@ -22,9 +22,6 @@ use crate::LoadError;
 
 /// The safetensors format's own cap on header size (100 MB); a bigger value means corruption.
 const MAX_HEADER_LEN: u64 = 100_000_000;
-
-/// Bytes read per chunk when decoding tensor data.
-const CHUNK: usize = 1 << 20;
 
 /// A tensor's element type as stored on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +97,17 @@ struct RawEntry {
 pub(crate) struct SafetensorsFile {
     pub(crate) path: PathBuf,
     pub(crate) tensors: BTreeMap<String, TensorInfo>,
+    map: std::sync::Arc<memmap2::Mmap>,
+}
+
+/// Maps `file` read-only.
+#[allow(unsafe_code)]
+fn map_file(file: &File) -> std::io::Result<memmap2::Mmap> {
+    // SAFETY: the mapping is read-only and private to this process; it stays valid as long as
+    // the file is not truncated or rewritten by someone else while a model loads, the same
+    // contract safetensors, candle and PyTorch rely on. Every tensor's byte range was checked
+    // against the file length before any byte is read.
+    unsafe { memmap2::Mmap::map(file) }
 }
 
 impl SafetensorsFile {
@@ -165,9 +173,17 @@ impl SafetensorsFile {
             };
             tensors.insert(name, info);
         }
+        let map = map_file(&file).map_err(|e| LoadError::io(path, e))?;
+        if (map.len() as u64) < file_len {
+            return Err(corrupt(format!(
+                "the file shrank to {} bytes while it was opened",
+                map.len()
+            )));
+        }
         Ok(Self {
             path: path.to_path_buf(),
             tensors,
+            map: std::sync::Arc::new(map),
         })
     }
 
@@ -180,26 +196,27 @@ impl SafetensorsFile {
         dtype: DType,
         device: &Device,
     ) -> Result<Tensor, LoadError> {
-        let io = |e| LoadError::io(&self.path, e);
-        let mut file = File::open(&self.path).map_err(io)?;
-        file.seek(SeekFrom::Start(info.byte_range.start))
-            .map_err(io)?;
-        let len = (info.byte_range.end - info.byte_range.start) as usize;
+        let range = info.byte_range.start as usize..info.byte_range.end as usize;
+        let bytes = self
+            .map
+            .get(range)
+            .ok_or_else(|| LoadError::CorruptSafetensors {
+                path: self.path.clone(),
+                reason: format!("tensor {name}'s bytes lie past the end of the file"),
+            })?;
         let shape = info.shape.as_slice();
         let tensor = match info.dtype {
             StoredDType::F32 => {
-                let data = read_elems(&mut file, len, |b| {
-                    f32::from_le_bytes([b[0], b[1], b[2], b[3]])
-                });
-                Tensor::from_vec(data.map_err(io)?, shape, &Device::Cpu)
+                let data = decode(bytes, |b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                Tensor::from_vec(data, shape, &Device::Cpu)
             }
             StoredDType::F16 => {
-                let data = read_elems(&mut file, len, |b| half::f16::from_le_bytes([b[0], b[1]]));
-                Tensor::from_vec(data.map_err(io)?, shape, &Device::Cpu)
+                let data = decode(bytes, |b| half::f16::from_le_bytes([b[0], b[1]]));
+                Tensor::from_vec(data, shape, &Device::Cpu)
             }
             StoredDType::BF16 => {
-                let data = read_elems(&mut file, len, |b| half::bf16::from_le_bytes([b[0], b[1]]));
-                Tensor::from_vec(data.map_err(io)?, shape, &Device::Cpu)
+                let data = decode(bytes, |b| half::bf16::from_le_bytes([b[0], b[1]]));
+                Tensor::from_vec(data, shape, &Device::Cpu)
             }
             StoredDType::Other(ref s) => {
                 return Err(LoadError::UnsupportedDtype {
@@ -222,22 +239,10 @@ impl SafetensorsFile {
     }
 }
 
-/// Reads `len` bytes from the current position and decodes them `size_of::<T>()` at a time,
-/// chunk by chunk, into one vector (no whole-tensor byte buffer beside it).
-fn read_elems<T>(
-    file: &mut File,
-    len: usize,
-    decode: impl Fn(&[u8]) -> T,
-) -> std::io::Result<Vec<T>> {
-    let width = std::mem::size_of::<T>();
-    let mut out = Vec::with_capacity(len / width);
-    let mut buf = vec![0u8; CHUNK.min(len)];
-    let mut left = len;
-    while left > 0 {
-        let n = left.min(buf.len());
-        file.read_exact(&mut buf[..n])?;
-        out.extend(buf[..n].chunks_exact(width).map(&decode));
-        left -= n;
-    }
-    Ok(out)
+/// Decodes little-endian elements of `size_of::<T>()` bytes into one vector.
+fn decode<T>(bytes: &[u8], decode: impl Fn(&[u8]) -> T) -> Vec<T> {
+    bytes
+        .chunks_exact(std::mem::size_of::<T>())
+        .map(decode)
+        .collect()
 }
