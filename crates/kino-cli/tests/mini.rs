@@ -244,3 +244,37 @@ fn the_shipped_model_loads_and_is_deterministic() {
     assert_eq!(a, render("b.mp4", "5"));
     assert_ne!(a, render("c.mp4", "6"));
 }
+
+/// The headline: with no download and no flags, `kino generate` makes a clip in which (as
+/// ffmpeg decodes it) each asked object shows its colour and moves the asked way, judged by
+/// the world's oracle. The first two prompts are the issue's; the other two are held-out
+/// combinations phrased freely. Prompts were fixed before the shipped weights were scored.
+#[test]
+#[ignore = "the shipped kino-mini weights do not pass yet (issue 4); run with --ignored"]
+fn the_shipped_model_draws_what_the_prompt_asks() {
+    let dir = tempfile::tempdir().unwrap();
+    let prompts = [
+        "a blue ball moving to the left on green grass",
+        "An orange star drifting to the right over the sea",
+        "a red square falling in the desert",
+        "a yellow triangle rising against the blue sky",
+    ];
+    let mut failures = Vec::new();
+    for (i, prompt) in prompts.iter().enumerate() {
+        let out = dir.path().join(format!("clip{i}.mp4"));
+        let run = kino(&["generate", prompt, "-o", s(&out), "--no-contact-sheet"]);
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let frames = kino_testkit::decode_rgb(s(&out), &[], 256, 256);
+        let spec = kino_world::parse(prompt).unwrap().spec;
+        for verdict in kino_train::eval::judge(&spec, &frames, 256, 256) {
+            if !(verdict.colour && verdict.motion) {
+                failures.push(format!("{prompt:?}: {verdict:?}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -271,22 +271,23 @@ impl Pipeline {
             return Ok(None);
         }
         let [_, z, t, h, w] = *shape;
-        let zeros = Tensor::zeros((1, 1 + z, t, h, w), DType::F32, &self.device)?;
-        let Some(frame) = &request.first_frame else {
-            return Ok(Some(zeros));
+        let (first, given) = match &request.first_frame {
+            // (H, W, 3) in [0, 1] -> (1, 3, H, W) in [-1, 1]
+            Some(frame) => (
+                frame
+                    .to_device(&self.device)?
+                    .to_dtype(DType::F32)?
+                    .affine(2.0, -1.0)?
+                    .permute((2, 0, 1))?
+                    .unsqueeze(0)?,
+                true,
+            ),
+            None => (
+                Tensor::zeros((1, z, h, w), DType::F32, &self.device)?,
+                false,
+            ),
         };
-        // (H, W, 3) in [0, 1] -> (1, 3, 1, H, W) in [-1, 1]
-        let frame = frame
-            .to_device(&self.device)?
-            .to_dtype(DType::F32)?
-            .affine(2.0, -1.0)?
-            .permute((2, 0, 1))?
-            .unsqueeze(1)?
-            .unsqueeze(0)?;
-        let mask = Tensor::ones((1, 1, 1, h, w), DType::F32, &self.device)?;
-        let first = Tensor::cat(&[mask, frame], 1)?; // (1, 1 + z, 1, H, W)
-        let rest = zeros.narrow(2, 1, t - 1)?;
-        Ok(Some(Tensor::cat(&[first, rest], 2)?))
+        kino_models::dit::first_frame_condition(&first, &[given], t).map(Some)
     }
 
     /// The prompt's embeddings, and the negative prompt's when guidance is on; the text

@@ -14,6 +14,18 @@ pub struct Batch {
     pub clips: Tensor,
     /// One caption per clip, lower case as the tokenizer sees it.
     pub captions: Vec<String>,
+    /// `(B, 1, T, H, W)`: 1 on object pixels (inside an object's box grown by one pixel), 0
+    /// on background, from the renderer's ground truth.
+    pub objects: Tensor,
+}
+
+/// One rendered clip: its pixels and where its objects are.
+#[derive(Debug, Clone)]
+pub struct RenderedClip {
+    /// `(3, T, H, W)` values in `[-1, 1]`, channel-major.
+    pub pixels: Vec<f32>,
+    /// `(T, H, W)`: 1 on object pixels, 0 elsewhere.
+    pub objects: Vec<f32>,
 }
 
 /// The random stream of step `step` for purpose `stream`.
@@ -21,8 +33,13 @@ pub fn step_rng(recipe: &Recipe, step: usize, stream: u64) -> Rng {
     Rng::new(mix64(recipe.seed ^ mix64(step as u64) ^ stream))
 }
 
-/// Renders one clip `(3, T, H, W)` as f32 values in `[-1, 1]`, channel-major.
-pub fn render_clip(spec: &kino_world::SceneSpec, recipe: &Recipe, seed: u64) -> Result<Vec<f32>> {
+/// Renders one clip: `(3, T, H, W)` f32 values in `[-1, 1]`, channel-major, and its object
+/// mask.
+pub fn render_clip(
+    spec: &kino_world::SceneSpec,
+    recipe: &Recipe,
+    seed: u64,
+) -> Result<RenderedClip> {
     let settings = RenderSettings {
         width: recipe.width as u32,
         height: recipe.height as u32,
@@ -33,32 +50,97 @@ pub fn render_clip(spec: &kino_world::SceneSpec, recipe: &Recipe, seed: u64) -> 
     let renderer =
         Renderer::new(spec, &settings).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
     let plane = recipe.height * recipe.width;
-    let mut out = vec![0f32; RGB * recipe.frames * plane];
+    let mut pixels = vec![0f32; RGB * recipe.frames * plane];
+    let mut objects = vec![0f32; recipe.frames * plane];
     for t in 0..recipe.frames {
-        let (rgb, _) = renderer.frame(t as u32);
+        let (rgb, truth) = renderer.frame(t as u32);
         for (i, px) in rgb.chunks_exact(3).enumerate() {
             for c in 0..RGB {
-                out[(c * recipe.frames + t) * plane + i] = f32::from(px[c]) / 127.5 - 1.0;
+                pixels[(c * recipe.frames + t) * plane + i] = f32::from(px[c]) / 127.5 - 1.0;
             }
         }
+        let mask = &mut objects[t * plane..(t + 1) * plane];
+        for object in &truth {
+            mark_box(mask, recipe.width, recipe.height, &object.bbox);
+        }
     }
-    Ok(out)
+    Ok(RenderedClip { pixels, objects })
+}
+
+/// Sets to 1 the pixels of a `width` x `height` mask whose centre lies in `bbox` grown by one
+/// pixel on every side (clipped to the frame).
+fn mark_box(mask: &mut [f32], width: usize, height: usize, bbox: &kino_world::BBox) {
+    let span = |lo: f32, hi: f32, size: usize| {
+        let first = (lo - 1.5).ceil().max(0.0) as usize;
+        let end = (((hi + 0.5).floor() + 1.0).max(0.0) as usize).min(size);
+        first..end
+    };
+    for y in span(bbox.y0, bbox.y1, height) {
+        for x in span(bbox.x0, bbox.x1, width) {
+            mask[y * width + x] = 1.0;
+        }
+    }
 }
 
 /// Batch `step` of `batch` training clips.
 pub fn world_batch(recipe: &Recipe, step: usize, batch: usize, device: &Device) -> Result<Batch> {
     let mut rng = step_rng(recipe, step, 0x6461_7461); // "data"
-    let mut values = Vec::with_capacity(batch * RGB * recipe.frames * recipe.height * recipe.width);
+    let plane = recipe.frames * recipe.height * recipe.width;
+    let mut values = Vec::with_capacity(batch * RGB * plane);
+    let mut objects = Vec::with_capacity(batch * plane);
     let mut captions = Vec::with_capacity(batch);
     for _ in 0..batch {
         let (spec, caption) = sample_from(&mut rng, Split::Train);
-        values.extend(render_clip(&spec, recipe, rng.next_u64())?);
+        let clip = render_clip(&spec, recipe, rng.next_u64())?;
+        values.extend(clip.pixels);
+        objects.extend(clip.objects);
         captions.push(caption.to_lowercase());
     }
-    let clips = Tensor::from_vec(
-        values,
-        (batch, RGB, recipe.frames, recipe.height, recipe.width),
-        device,
-    )?;
-    Ok(Batch { clips, captions })
+    let (t, h, w) = (recipe.frames, recipe.height, recipe.width);
+    let clips = Tensor::from_vec(values, (batch, RGB, t, h, w), device)?;
+    let objects = Tensor::from_vec(objects, (batch, 1, t, h, w), device)?;
+    Ok(Batch {
+        clips,
+        captions,
+        objects,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // in tests a failed unwrap is a failed test
+    use super::*;
+    use kino_world::{Background, Colour, Motion, Object, SceneSpec, Shape};
+
+    #[test]
+    fn object_mask_covers_the_object_and_little_else() {
+        let recipe = Recipe::default();
+        let spec = SceneSpec::new(
+            vec![Object::new(Colour::Red, Shape::Square, Motion::Left)],
+            Background::Grass,
+        );
+        let clip = render_clip(&spec, &recipe, 7).unwrap();
+        let plane = recipe.height * recipe.width;
+        let red = Colour::Red;
+        for t in 0..recipe.frames {
+            let mask = &clip.objects[t * plane..(t + 1) * plane];
+            let share = mask.iter().sum::<f32>() / plane as f32;
+            assert!(
+                share > 0.01 && share < 0.25,
+                "frame {t}: mask share {share}"
+            );
+            // Every clearly red pixel is inside the mask.
+            for (i, &inside) in mask.iter().enumerate() {
+                let rgb: Vec<u8> = (0..RGB)
+                    .map(|c| {
+                        let v = clip.pixels[(c * recipe.frames + t) * plane + i];
+                        ((v + 1.0) * 127.5).round() as u8
+                    })
+                    .collect();
+                if Colour::classify([rgb[0], rgb[1], rgb[2]]) == Some(red) {
+                    assert_eq!(inside, 1.0, "frame {t}: red pixel {i} outside the mask");
+                }
+            }
+        }
+    }
 }

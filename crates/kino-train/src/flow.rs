@@ -23,21 +23,13 @@ pub fn shift_sigma(sigma: f64, shift: f64) -> f64 {
     shift * sigma / (1.0 + (shift - 1.0) * sigma)
 }
 
-/// The transformer input's conditioning channels `(B, 1 + 3, T, H, W)`: a mask that is 1 on
-/// the frames given, and those frames (zeros elsewhere). `first_frames[b]` says whether clip
-/// `b` gets its first frame.
+/// The transformer input's conditioning channels `(B, 1 + 3, T, H, W)` for training clips
+/// (see [`kino_models::dit::first_frame_condition`]). `first_frames[b]` says whether clip `b`
+/// gets its first frame.
 pub fn first_frame_condition(clips: &Tensor, first_frames: &[bool]) -> Result<Tensor> {
-    let (b, _, t, h, w) = clips.dims5()?;
-    let device = clips.device();
-    let mut mask = vec![0f32; b * t * h * w];
-    for (i, &given) in first_frames.iter().enumerate() {
-        if given {
-            mask[i * t * h * w..i * t * h * w + h * w].fill(1.0);
-        }
-    }
-    let mask = Tensor::from_vec(mask, (b, 1, t, h, w), device)?;
-    let frames = clips.broadcast_mul(&mask)?;
-    Tensor::cat(&[mask, frames], 1)
+    let frames = clips.dim(2)?;
+    let first = clips.narrow(2, 0, 1)?.squeeze(2)?;
+    kino_models::dit::first_frame_condition(&first, first_frames, frames)
 }
 
 /// Tokenizes captions for training exactly as the pipeline does (lower case, `</s>`, padded).
@@ -55,12 +47,14 @@ pub fn tokenize(
 }
 
 /// The flow-matching loss of one batch, drawing noise, noise levels, caption dropout and
-/// first-frame conditioning from `rng`.
+/// first-frame conditioning from `rng`. Object pixels weigh `1 + foreground_weight` times as
+/// much as background ones.
 pub fn loss(
     model: &MiniModel,
     tokenizer: &WanTokenizer,
     batch: &Batch,
     recipe: &Recipe,
+    foreground_weight: f64,
     rng: &mut Rng,
 ) -> Result<Tensor> {
     let clips = &batch.clips;
@@ -119,8 +113,12 @@ pub fn loss(
         b,
         device,
     )?;
-    (predicted - clips)?
-        .sqr()?
+    let mut squared = (predicted - clips)?.sqr()?;
+    if foreground_weight > 0.0 {
+        let pixel_weights = ((&batch.objects * foreground_weight)? + 1.0)?;
+        squared = squared.broadcast_mul(&pixel_weights)?;
+    }
+    squared
         .flatten_from(1)?
         .mean(D::Minus1)?
         .mul(&weights)?

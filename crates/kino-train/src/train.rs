@@ -181,7 +181,8 @@ pub fn train(
         let step = info.step;
         let batch = data::world_batch(&recipe, step, recipe.batch, &device)?;
         let mut rng = data::step_rng(&recipe, step, 0x6e6f_6973); // "nois"
-        let loss = flow::loss(&model, &tokenizer, &batch, &recipe, &mut rng)?;
+        let foreground = recipe.foreground_weight_at(step);
+        let loss = flow::loss(&model, &tokenizer, &batch, &recipe, foreground, &mut rng)?;
         let grads = loss.backward()?;
         optimiser.step(
             &grads,

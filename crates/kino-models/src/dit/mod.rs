@@ -26,12 +26,14 @@
 
 pub mod attention;
 pub mod block;
+pub mod condition;
 pub mod embeddings;
 pub mod rope;
 pub mod transformer;
 
 pub use attention::{AttentionTiles, WanAttention, attention};
 pub use block::WanTransformerBlock;
+pub use condition::first_frame_condition;
 pub use embeddings::{Conditions, PatchEmbedding, WanTimeTextEmbedding, timestep_embedding};
 pub use rope::{RopeTables, WanRotaryPosEmbed, rope};
 pub use transformer::WanTransformer3D;
