@@ -36,9 +36,7 @@ fn fixture(case: &str) -> HashMap<String, Tensor> {
 
 /// The largest |a - b| and the largest |b|.
 fn max_diff(a: &Tensor, b: &Tensor) -> (f32, f32) {
-    assert_eq!(a.dims(), b.dims());
-    let diff = (a - b).unwrap().abs().unwrap().flatten_all().unwrap();
-    let diff = diff.max(0).unwrap().to_scalar::<f32>().unwrap();
+    let diff = kino_testkit::max_abs_diff(a, b);
     let scale = b.abs().unwrap().flatten_all().unwrap().max(0).unwrap();
     (diff, scale.to_scalar::<f32>().unwrap())
 }

@@ -14,6 +14,7 @@
 
 mod common;
 
+use kino_testkit::max_abs_diff;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -46,20 +47,6 @@ fn load(name: &str) -> HashMap<String, Tensor> {
 
 fn wan_tokenizer() -> WanTokenizer {
     WanTokenizer::from_file(common::fixture().join("tokenizer/tokenizer.json")).unwrap()
-}
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    assert_eq!(a.dims(), b.dims());
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
 }
 
 fn ids_u32(t: &Tensor) -> Vec<Vec<u32>> {

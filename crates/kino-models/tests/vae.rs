@@ -17,6 +17,7 @@
 
 mod common;
 
+use kino_testkit::max_abs_diff;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -55,22 +56,8 @@ fn case(name: &str) -> Case {
     Case { cfg, vae, t }
 }
 
-fn max_abs(a: &Tensor, b: &Tensor) -> f32 {
-    assert_eq!(a.dims(), b.dims());
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
-}
-
 fn check(what: &str, ours: &Tensor, reference: &Tensor, tol: f32) {
-    let err = max_abs(ours, reference);
+    let err = max_abs_diff(ours, reference);
     eprintln!("{what}: max abs error {err:e}");
     assert!(err <= tol, "{what}: max abs error {err} > {tol}");
 }
@@ -110,7 +97,7 @@ fn encode_matches_reference_wan_tiny() {
         TOL,
     );
     let mode = c.vae.encode(&c.t["encode_in"]).unwrap();
-    assert_eq!(max_abs(&mode, &mean), 0.0);
+    assert_eq!(max_abs_diff(&mode, &mean), 0.0);
 }
 
 /// A 5-frame 20x12 video -> (1, 3, 3, 5, 3) moments (the reference's chunks of 4 frames
@@ -154,14 +141,14 @@ fn decode_and_encode_are_causal() {
     let full = c.vae.decode(z).unwrap();
     let one = c.vae.decode(&z.narrow(2, 0, 1).unwrap()).unwrap();
     assert_eq!(one.dims(), &[1, 3, 1, 24, 40]);
-    assert_eq!(max_abs(&one, &full.narrow(2, 0, 1).unwrap()), 0.0);
+    assert_eq!(max_abs_diff(&one, &full.narrow(2, 0, 1).unwrap()), 0.0);
     let two = c.vae.decode(&z.narrow(2, 0, 2).unwrap()).unwrap();
-    assert_eq!(max_abs(&two, &full.narrow(2, 0, 5).unwrap()), 0.0);
+    assert_eq!(max_abs_diff(&two, &full.narrow(2, 0, 5).unwrap()), 0.0);
 
     let x = &c.t["encode_in"];
     let full = c.vae.encode(x).unwrap();
     let first = c.vae.encode(&x.narrow(2, 0, 1).unwrap()).unwrap();
-    assert_eq!(max_abs(&first, &full.narrow(2, 0, 1).unwrap()), 0.0);
+    assert_eq!(max_abs_diff(&first, &full.narrow(2, 0, 1).unwrap()), 0.0);
 }
 
 /// Items of a batch are independent, and a call leaves nothing behind for the next one.
@@ -175,9 +162,9 @@ fn batch_items_are_independent_and_calls_stateless() {
         .vae
         .decode(&Tensor::cat(&[&other, z], 0).unwrap())
         .unwrap();
-    assert!(max_abs(&batch.narrow(0, 1, 1).unwrap(), &single) <= 1e-6);
+    assert!(max_abs_diff(&batch.narrow(0, 1, 1).unwrap(), &single) <= 1e-6);
     let again = c.vae.decode(z).unwrap();
-    assert_eq!(max_abs(&again, &single), 0.0);
+    assert_eq!(max_abs_diff(&again, &single), 0.0);
 }
 
 /// Wrong latent channels, a frame count the chunking cannot split, Wan 2.2 and attention

@@ -11,6 +11,7 @@
 //! threads): unipc_cfg 2.2e-6, euler_nocfg 7.7e-7.
 #![allow(clippy::unwrap_used)]
 
+use kino_testkit::max_abs_diff;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -81,12 +82,6 @@ impl Progress for Recorder {
     fn step(&mut self, index: usize, total: usize) {
         self.steps.push((index, total));
     }
-}
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    assert_eq!(a.dims(), b.dims());
-    let d = (a - b).unwrap().abs().unwrap().flatten_all().unwrap();
-    d.max(0).unwrap().to_scalar::<f32>().unwrap()
 }
 
 fn check_case(pipeline: &Pipeline, case: &str) {

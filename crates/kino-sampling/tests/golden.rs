@@ -14,6 +14,7 @@
 //!
 //! We replay the recorded model outputs through our scheduler.
 
+use kino_testkit::max_abs_diff;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, IndexOp, Tensor};
@@ -92,15 +93,6 @@ fn cases() -> Vec<Case> {
             }
         })
         .collect()
-}
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b)
-        .and_then(|d| d.abs())
-        .and_then(|d| d.flatten_all())
-        .and_then(|d| d.max(0))
-        .and_then(|d| d.to_scalar::<f32>())
-        .expect("same shapes")
 }
 
 fn scheduler_for(case: &Case) -> FlowScheduler {

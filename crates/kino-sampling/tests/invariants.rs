@@ -5,15 +5,7 @@ use kino_sampling::{
     Error, FlowEulerConfig, FlowEulerScheduler, FlowScheduler, FlowUniPcConfig, FlowUniPcScheduler,
     PredictionType, Scheduler, SchedulerConfig, SolverType, cfg, guidance_enabled, randn,
 };
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b)
-        .and_then(|d| d.abs())
-        .and_then(|d| d.flatten_all())
-        .and_then(|d| d.max(0))
-        .and_then(|d| d.to_scalar::<f32>())
-        .expect("same shapes")
-}
+use kino_testkit::max_abs_diff;
 
 fn latent(seed: u64) -> Tensor {
     randn(&[1, 4, 3, 4, 5], seed, &Device::Cpu).expect("noise")

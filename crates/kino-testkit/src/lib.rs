@@ -1,6 +1,7 @@
 //! Test-only helpers: run Debian's ffprobe/ffmpeg on files Kino wrote and return what they
 //! see (stream facts, decoded RGB frames). They are the independent oracle in our tests.
-//! Not for production code. A missing ffmpeg is a loud failure, never a silent skip.
+//! Not for production code. A missing ffmpeg is a loud failure, never a silent skip. Also the
+//! one tensor comparison the parity tests share ([`max_abs_diff`]).
 
 use std::process::Command;
 
@@ -149,4 +150,17 @@ pub fn centroid(frame: &[u8], width: u32, pred: impl Fn(u8, u8, u8) -> bool) -> 
         }
     }
     (n > 0.0).then(|| (sx / n, sy / n))
+}
+
+/// The largest `|a - b|` over all elements, as f32; panics (a failed test) when the shapes
+/// differ or a tensor operation fails.
+pub fn max_abs_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
+    assert_eq!(a.dims(), b.dims(), "compared tensors differ in shape");
+    (a - b)
+        .and_then(|d| d.to_dtype(candle_core::DType::F32))
+        .and_then(|d| d.abs())
+        .and_then(|d| d.flatten_all())
+        .and_then(|d| d.max(0))
+        .and_then(|d| d.to_scalar::<f32>())
+        .expect("comparing tensors")
 }
