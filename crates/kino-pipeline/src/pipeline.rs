@@ -307,15 +307,7 @@ impl Pipeline {
         let closed = self.defaults.vocabulary.is_some();
         let (prompt, negative_prompt) = if closed {
             let tokenizer = encoder.tokenizer();
-            (
-                tokenizer.known_words_only(&request.prompt),
-                tokenizer.known_words_only(&request.negative_prompt),
-            )
-        } else {
-            (request.prompt.clone(), request.negative_prompt.clone())
-        };
-        if closed {
-            let unknown = encoder.tokenizer().unknown_words(&request.prompt);
+            let (prompt, unknown) = tokenizer.split_by_vocabulary(&request.prompt);
             if !unknown.is_empty() {
                 progress.warning(&format!(
                     "ignored words outside this model's vocabulary ({}): {}; for open-vocabulary \
@@ -324,7 +316,10 @@ impl Pipeline {
                     unknown.join(", ")
                 ));
             }
-        }
+            (prompt, tokenizer.known_words_only(&request.negative_prompt))
+        } else {
+            (request.prompt.clone(), request.negative_prompt.clone())
+        };
         // One prompt per call, as the reference encodes the prompt and the negative apart.
         let mut encode = |prompt: &str| -> Result<Tensor> {
             let (embeds, warnings) = encoder

@@ -52,9 +52,25 @@ pub const SAMPLE_PROMPTS: [&str; 6] = [
     "a purple square growing on green grass",
 ];
 
+/// Why a sample sheet could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum SheetError {
+    /// Loading the model or generating a sample failed.
+    #[error("sampling: {0}")]
+    Generate(#[from] PipelineError),
+    /// Writing the PNG failed.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The sheet's path.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        source: image::ImageError,
+    },
+}
+
 /// Generates [`SAMPLE_PROMPTS`] (seed 0, native size) with the model in `model_dir` and
 /// writes their sheet to `path` (atomically).
-pub fn write_samples_sheet(model_dir: &Path, path: &Path) -> Result<(), PipelineError> {
+pub fn write_samples_sheet(model_dir: &Path, path: &Path) -> Result<(), SheetError> {
     let pipeline = Pipeline::load(model_dir, &kino_pipeline::LoadOptions::default())?;
     let defaults = pipeline.defaults().clone();
     let mut clips = Vec::new();
@@ -69,12 +85,12 @@ pub fn write_samples_sheet(model_dir: &Path, path: &Path) -> Result<(), Pipeline
     let zoom = (128 / defaults.height.max(1) as u32).max(1);
     let sheet = clips_sheet(&rows, defaults.width as u32, defaults.height as u32, zoom);
     let tmp = path.with_extension("png.tmp");
-    let io = |e: std::io::Error| PipelineError::InvalidRequest {
-        field: "samples",
-        message: format!("cannot write {}: {e}", path.display()),
+    let write_error = |source| SheetError::Write {
+        path: path.to_path_buf(),
+        source,
     };
     sheet
         .save_with_format(&tmp, image::ImageFormat::Png)
-        .map_err(|e| io(std::io::Error::other(e)))?;
-    std::fs::rename(&tmp, path).map_err(io)
+        .map_err(write_error)?;
+    std::fs::rename(&tmp, path).map_err(|e| write_error(image::ImageError::IoError(e)))
 }

@@ -84,6 +84,9 @@ pub enum TrainError {
     /// `resume` was asked for but there is nothing to resume.
     #[error("nothing to resume: {0} has no checkpoint")]
     NothingToResume(PathBuf),
+    /// A checkpoint's sample sheet could not be made.
+    #[error("sample sheet at a checkpoint: {0}")]
+    Samples(#[from] crate::sheet::SheetError),
     /// An option is out of range.
     #[error("{0}")]
     Invalid(String),
@@ -219,8 +222,7 @@ pub fn train(
                     source,
                 })?;
                 let sheet = samples.join(format!("step_{:06}.png", info.step));
-                crate::sheet::write_samples_sheet(&model_dir, &sheet)
-                    .map_err(|e| TrainError::Invalid(format!("sampling at checkpoint: {e}")))?;
+                crate::sheet::write_samples_sheet(&model_dir, &sheet)?;
             }
             progress.checkpoint(info.step, &model_dir);
         }

@@ -143,36 +143,38 @@ impl WanTokenizer {
     /// `prompt` without the words [`Self::unknown_words`] names (each dropped whole, with
     /// the punctuation attached to it).
     pub fn known_words_only(&self, prompt: &str) -> String {
-        let unknown = self.unknown_words(prompt);
-        self.prepare(prompt)
-            .split_whitespace()
-            .filter(|w| {
-                let word = w.trim_matches(|c: char| !c.is_alphanumeric());
-                !unknown.iter().any(|u| u == word)
-            })
-            .collect::<Vec<_>>()
-            .join(" ")
+        self.split_by_vocabulary(prompt).0
     }
 
     /// The words of `prompt` (split on whitespace, punctuation trimmed) that the vocabulary
     /// cannot spell without its unknown token: a closed-vocabulary model ignores them.
     pub fn unknown_words(&self, prompt: &str) -> Vec<String> {
+        self.split_by_vocabulary(prompt).1
+    }
+
+    /// Both at once, looking each word up once: `prompt` without its unknown words, and
+    /// those words (each named once, in order).
+    pub fn split_by_vocabulary(&self, prompt: &str) -> (String, Vec<String>) {
         let unk = self.tokenizer.token_to_id("<unk>");
-        let mut unknown = Vec::new();
-        for word in self.prepare(prompt).split_whitespace() {
-            let word = word.trim_matches(|c: char| !c.is_alphanumeric());
-            if word.is_empty() {
-                continue;
-            }
-            let has_unk = match self.tokenizer.encode(word, false) {
-                Ok(encoding) => encoding.get_ids().iter().any(|id| Some(*id) == unk),
-                Err(_) => true,
-            };
-            if has_unk && !unknown.iter().any(|w| w == word) {
-                unknown.push(word.to_string());
+        let prepared = self.prepare(prompt);
+        let mut known = Vec::new();
+        let mut unknown: Vec<String> = Vec::new();
+        for piece in prepared.split_whitespace() {
+            let word = piece.trim_matches(|c: char| !c.is_alphanumeric());
+            let has_unk = !word.is_empty()
+                && match self.tokenizer.encode(word, false) {
+                    Ok(encoding) => encoding.get_ids().iter().any(|id| Some(*id) == unk),
+                    Err(_) => true,
+                };
+            if has_unk {
+                if !unknown.iter().any(|w| w == word) {
+                    unknown.push(word.to_string());
+                }
+            } else {
+                known.push(piece);
             }
         }
-        unknown
+        (known.join(" "), unknown)
     }
 
     /// The id of `<pad>` (0 in umT5).
