@@ -47,8 +47,8 @@ pub fn tokenize(
 }
 
 /// The flow-matching loss of one batch, drawing noise, noise levels, caption dropout and
-/// first-frame conditioning from `rng`. Object pixels weigh `1 + foreground_weight` times as
-/// much as background ones.
+/// first-frame conditioning from `rng`. Object pixels of a clip at noise level `s` weigh
+/// `1 + foreground_weight (1 - s)` times as much as background ones.
 pub fn loss(
     model: &MiniModel,
     tokenizer: &WanTokenizer,
@@ -115,7 +115,15 @@ pub fn loss(
     )?;
     let mut squared = (predicted - clips)?.sqr()?;
     if foreground_weight > 0.0 {
-        let pixel_weights = ((&batch.objects * foreground_weight)? + 1.0)?;
+        let per_clip = Tensor::from_vec(
+            sigmas
+                .iter()
+                .map(|&s| (foreground_weight * (1.0 - s)) as f32)
+                .collect::<Vec<_>>(),
+            (b, 1, 1, 1, 1),
+            device,
+        )?;
+        let pixel_weights = (batch.objects.broadcast_mul(&per_clip)? + 1.0)?;
         squared = squared.broadcast_mul(&pixel_weights)?;
     }
     squared

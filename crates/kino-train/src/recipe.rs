@@ -49,9 +49,13 @@ pub struct Recipe {
     /// capped at `1 / floor^2`).
     pub loss_sigma_floor: f64,
     /// Extra loss weight on object pixels (inside an object's box, grown by one pixel), from
-    /// step [`Recipe::foreground_from_step`] on: a pixel there counts `1 + foreground_weight`
-    /// times. Objects cover about 5% of a 32x32 frame, so an unweighted loss is mostly
-    /// background; colour, shape and motion live in that 5%.
+    /// step [`Recipe::foreground_from_step`] on: at noise level `s` a pixel there counts
+    /// `1 + foreground_weight * (1 - s)` times. Objects cover about 5% of a 32x32 frame, so an
+    /// unweighted loss is mostly background, while colour, shape and motion live in that 5%.
+    /// The weight fades with noise because a per-pixel weight biases the prediction towards
+    /// object colour wherever an object might be: harmless once `x_s` shows where the objects
+    /// are, but at high noise it paints object colour everywhere (a run with a flat weight of
+    /// 8 did).
     #[serde(default = "default_foreground_weight")]
     pub foreground_weight: f64,
     /// The step the object weighting starts (a curriculum: the scene first, then its objects).
