@@ -74,19 +74,7 @@ impl FlowEulerScheduler {
         sample: &Tensor,
     ) -> Result<Tensor> {
         let schedule = self.schedule.as_ref().ok_or(Error::NoTimesteps)?;
-        let steps = schedule.len();
-        if step_index >= steps {
-            return Err(Error::StepPastEnd {
-                step: step_index,
-                steps,
-            });
-        }
-        if step_index != self.step_index {
-            return Err(Error::StepOutOfOrder {
-                expected: self.step_index,
-                got: step_index,
-            });
-        }
+        schedule.check_step(step_index, self.step_index)?;
         // The float32 difference of two float32 sigmas, as torch computes `sigma_next - sigma`.
         let dt = schedule.sigmas[step_index + 1] - schedule.sigmas[step_index];
         let out_dtype = model_output.dtype();

@@ -9,6 +9,7 @@
 //! (diffusers keeps `scheduler.sigmas` as a float32 tensor).
 
 use crate::config::FinalSigmas;
+use crate::error::{Error, Result};
 
 /// A sampling schedule: `timesteps[i]` is what the network is given at step i, `sigmas[i]` the
 /// noise level of step i's input, and `sigmas[steps]` the level the last step lands on.
@@ -29,6 +30,25 @@ impl Schedule {
     /// Whether there are no steps.
     pub fn is_empty(&self) -> bool {
         self.timesteps.is_empty()
+    }
+
+    /// Checks that a sampler whose next step is `expected` may take `step_index`: it must be
+    /// that step, and inside the schedule.
+    pub fn check_step(&self, step_index: usize, expected: usize) -> Result<()> {
+        let steps = self.len();
+        if step_index >= steps {
+            return Err(Error::StepPastEnd {
+                step: step_index,
+                steps,
+            });
+        }
+        if step_index != expected {
+            return Err(Error::StepOutOfOrder {
+                expected,
+                got: step_index,
+            });
+        }
+        Ok(())
     }
 }
 

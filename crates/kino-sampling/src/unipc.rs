@@ -120,19 +120,8 @@ impl FlowUniPcScheduler {
         sample: &Tensor,
     ) -> Result<Tensor> {
         let schedule = self.schedule.as_ref().ok_or(Error::NoTimesteps)?;
+        schedule.check_step(step_index, self.step_index)?;
         let steps = schedule.len();
-        if step_index >= steps {
-            return Err(Error::StepPastEnd {
-                step: step_index,
-                steps,
-            });
-        }
-        if step_index != self.step_index {
-            return Err(Error::StepOutOfOrder {
-                expected: self.step_index,
-                got: step_index,
-            });
-        }
         let sigmas: Vec<f64> = schedule.sigmas.iter().map(|&s| f64::from(s)).collect();
         let out_dtype = sample.dtype();
         let i = step_index;
