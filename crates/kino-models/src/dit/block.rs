@@ -48,7 +48,8 @@ impl FeedForward {
 
     /// `(.., dim)` -> `(.., dim)`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.proj_out.forward(&self.proj_in.forward(x)?.gelu()?)
+        self.proj_out
+            .forward(&crate::ops::gelu_tanh(&self.proj_in.forward(x)?)?)
     }
 }
 

@@ -117,7 +117,8 @@ impl PixArtAlphaTextProjection {
 
     /// `(.., in_dim)` -> `(.., dim)`; candle's `gelu` is the tanh approximation.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.linear_2.forward(&self.linear_1.forward(x)?.gelu()?)
+        self.linear_2
+            .forward(&crate::ops::gelu_tanh(&self.linear_1.forward(x)?)?)
     }
 }
 

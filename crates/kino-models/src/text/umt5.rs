@@ -50,7 +50,7 @@ impl Umt5DenseGatedActDense {
 
     /// `(.., d_model) -> (.., d_model)`. `gelu_new` is the tanh approximation, candle's `gelu`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let gate = self.wi_0.forward(x)?.gelu()?;
+        let gate = crate::ops::gelu_tanh(&self.wi_0.forward(x)?)?;
         let linear = self.wi_1.forward(x)?;
         self.wo.forward(&(gate * linear)?)
     }
