@@ -290,6 +290,23 @@ pub enum BenchCommand {
     /// DiT speed: one denoising forward of the Wan transformer with random weights of a real
     /// shape (no download), timed after a warm-up; compare with tools/reference/bench_dit.py.
     Dit(BenchDitArgs),
+    /// Training speed: optimiser steps of the shipped kino-mini recipe (world clips, loss,
+    /// backward, AdamW, EMA) in a temporary folder, timed after a warm-up.
+    Train(BenchTrainArgs),
+}
+
+/// `kino bench train`
+#[derive(Debug, Args)]
+pub struct BenchTrainArgs {
+    /// Timed steps after the untimed warm-up (their mean and median are reported).
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+    /// Untimed warm-up steps.
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+    /// Clips per step (default: the recipe's).
+    #[arg(long)]
+    pub batch: Option<usize>,
 }
 
 /// `kino bench dit`

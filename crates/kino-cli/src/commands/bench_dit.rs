@@ -165,7 +165,7 @@ fn explain(e: candle_core::Error, dtype: DType) -> anyhow::Error {
 }
 
 /// The process's peak resident set (VmHWM in /proc/self/status), in MiB; None off Linux.
-fn peak_rss_mb() -> Option<f64> {
+pub(crate) fn peak_rss_mb() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_dit;
+mod bench_train;
 mod eval;
 mod generate;
 mod info;
@@ -20,6 +21,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Info(args) => info::run(&args),
         Command::Bench(BenchCommand::Encode(args)) => bench::encode(&args, cli.quiet),
         Command::Bench(BenchCommand::Dit(args)) => bench_dit::run(&args, cli.quiet),
+        Command::Bench(BenchCommand::Train(args)) => bench_train::run(&args, cli.quiet),
         Command::Movie(command) => movie::run(command, cli.quiet),
         Command::Train(TrainCommand::Mini(args)) => train::mini(&args, cli.quiet),
         Command::Eval(EvalCommand::Mini(args)) => eval::mini(&args, cli.quiet),
