@@ -102,7 +102,7 @@ impl Default for Recipe {
             caption_dropout: 0.1,
             first_frame_share: 0.25,
             seed: 0,
-            steps: 5000,
+            steps: 2400,
             guidance: 4.0,
             sample_steps: 20,
         }
@@ -116,7 +116,7 @@ fn default_foreground_weight() -> f64 {
 
 /// The shipped curriculum's switch to object weighting.
 fn default_foreground_from_step() -> usize {
-    2000
+    300
 }
 
 impl Recipe {

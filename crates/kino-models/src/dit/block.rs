@@ -14,9 +14,14 @@ use crate::WanTransformerConfig;
 pub fn layer_norm(x: &Tensor, affine: Option<(&Tensor, &Tensor)>, eps: f64) -> Result<Tensor> {
     let dtype = x.dtype();
     let x = x.to_dtype(DType::F32)?;
-    let centred = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
-    let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
-    let mut y = centred.broadcast_div(&(var + eps)?.sqrt()?)?;
+    let mut y = match crate::ops::layer_norm_for_training(&x, eps)? {
+        Some(y) => y,
+        None => {
+            let centred = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
+            let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
+            centred.broadcast_div(&(var + eps)?.sqrt()?)?
+        }
+    };
     if let Some((weight, bias)) = affine {
         let (weight, bias) = (weight.to_dtype(DType::F32)?, bias.to_dtype(DType::F32)?);
         y = y.broadcast_mul(&weight)?.broadcast_add(&bias)?;

@@ -1,0 +1,79 @@
+//! Plumbing shared by the fused CPU kernels: borrowing a contiguous f32 slice from candle's
+//! storage, and splitting elementwise or row-wise work across candle's CPU threads.
+
+use candle_core::{CpuStorage, Layout, Result};
+use rayon::prelude::*;
+
+/// The f32 slice of a contiguous CPU storage.
+pub(super) fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
+    let CpuStorage::F32(values) = storage else {
+        candle_core::bail!("{op}: f32 only");
+    };
+    let Some((start, end)) = layout.contiguous_offsets() else {
+        candle_core::bail!("{op}: contiguous input only");
+    };
+    Ok(&values[start..end])
+}
+
+/// Maps `input` into a new vector with `f`, in chunks across candle's CPU threads.
+pub(super) fn par_map(input: &[f32], f: impl Fn(usize, f32) -> f32 + Sync) -> Vec<f32> {
+    let mut out = vec![0f32; input.len()];
+    let threads = candle_core::utils::get_num_threads().max(1);
+    let chunk = input.len().div_ceil(threads).max(1 << 14);
+    std::thread::scope(|scope| {
+        for (i, (src, dst)) in input.chunks(chunk).zip(out.chunks_mut(chunk)).enumerate() {
+            let f = &f;
+            scope.spawn(move || {
+                for (j, (&x, y)) in src.iter().zip(dst.iter_mut()).enumerate() {
+                    *y = f(i * chunk + j, x);
+                }
+            });
+        }
+    });
+    out
+}
+
+
+/// Rows handed to one thread at a time by [`par_rows`]: enough work to pay for the hand-off.
+fn rows_per_task(row_len: usize) -> usize {
+    ((1 << 14) / row_len.max(1)).max(1)
+}
+
+/// Fills `out` row by row (`row_len` values a row) in parallel: `f(row_index, out_row)`.
+pub(super) fn par_rows(out: &mut [f32], row_len: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    let per_task = rows_per_task(row_len);
+    out.par_chunks_mut(per_task * row_len)
+        .enumerate()
+        .for_each(|(task, chunk)| {
+            for (i, row) in chunk.chunks_exact_mut(row_len).enumerate() {
+                f(task * per_task + i, row);
+            }
+        });
+}
+
+/// Like [`par_rows`], but each task also accumulates into a `acc_len`-long vector (for a
+/// gradient summed over rows, such as a norm's weight); returns the sum of all tasks' vectors.
+pub(super) fn par_rows_with_sum(
+    out: &mut [f32],
+    row_len: usize,
+    acc_len: usize,
+    f: impl Fn(usize, &mut [f32], &mut [f32]) + Sync,
+) -> Vec<f32> {
+    let per_task = rows_per_task(row_len);
+    out.par_chunks_mut(per_task * row_len)
+        .enumerate()
+        .map(|(task, chunk)| {
+            let mut acc = vec![0f32; acc_len];
+            for (i, row) in chunk.chunks_exact_mut(row_len).enumerate() {
+                f(task * per_task + i, row, &mut acc);
+            }
+            acc
+        })
+        .reduce(
+            || vec![0f32; acc_len],
+            |mut a, b| {
+                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+                a
+            },
+        )
+}
