@@ -80,6 +80,15 @@ pub struct EvalMiniArgs {
     /// Also write every verdict and the scores as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Denoising steps (default: the model's).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Classifier-free guidance scale (default: the model's).
+    #[arg(long, allow_negative_numbers = true)]
+    pub guidance: Option<f64>,
+    /// Keyframe first, then motion, in two passes: true or false (default: the model's).
+    #[arg(long, value_name = "BOOL")]
+    pub keyframe_first: Option<bool>,
 }
 
 /// `kino train ...`
@@ -234,6 +243,11 @@ pub struct GenerateArgs {
     /// size). Only for models trained with a first-frame condition, such as kino-mini.
     #[arg(long, value_name = "IMAGE")]
     pub first_frame: Option<PathBuf>,
+    /// For models with a first-frame condition: make a keyframe with the text alone, then
+    /// the clip continuing from it, in two passes: true or false (default: the model's;
+    /// true for kino-mini). Ignored with --first-frame.
+    #[arg(long, value_name = "BOOL")]
+    pub keyframe_first: Option<bool>,
     /// The scheduler's flow shift (default: the model's scheduler config, 3.0 for Wan 2.1
     /// at 480p; 5.0 suits 720p).
     #[arg(long, allow_negative_numbers = true)]

@@ -34,6 +34,9 @@ pub struct ModelDefaults {
     /// prompts with other words get a warning naming them.
     #[serde(default)]
     pub vocabulary: Option<String>,
+    /// Text-to-video in two passes, keyframe then motion ([`GenerateRequest::keyframe_first`]).
+    #[serde(default)]
+    pub keyframe_first: bool,
 }
 
 impl ModelDefaults {
@@ -51,6 +54,7 @@ impl ModelDefaults {
             output_height: None,
             output_width: None,
             vocabulary: None,
+            keyframe_first: false,
         }
     }
 
@@ -81,6 +85,7 @@ impl ModelDefaults {
             guidance: self.guidance,
             max_sequence_length: self.max_sequence_length,
             output_size: self.output_height.zip(self.output_width),
+            keyframe_first: self.keyframe_first,
             ..GenerateRequest::default()
         }
     }

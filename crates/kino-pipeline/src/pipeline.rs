@@ -17,7 +17,7 @@ use kino_sampling::{
 use crate::defaults::ModelDefaults;
 use crate::error::{PipelineError, Result};
 use crate::memory::{MemoryEstimate, VideoSize, available_memory};
-use crate::progress::{Progress, Stage};
+use crate::progress::{Pass, Progress, Stage};
 use crate::request::{GenerateRequest, SchedulerChoice, SizeRules};
 
 /// How to load a pipeline.
@@ -217,6 +217,9 @@ impl Pipeline {
                     .into(),
             });
         }
+        if request.keyframe_first && request.first_frame.is_none() && self.takes_first_frame() {
+            return self.generate_keyframe_first(request, progress);
+        }
         let guided = guidance_enabled(request.guidance);
         let (text, negative) = self.encode_prompts(request, guided, progress)?;
         let mut scheduler = FlowScheduler::new(self.scheduler_config(request))?;
@@ -257,6 +260,47 @@ impl Pipeline {
             frames,
             fps: self.defaults.fps,
         })
+    }
+
+    /// [`GenerateRequest::keyframe_first`]: a text-only pass at the native size, then the
+    /// same request continuing from that pass's first frame.
+    fn generate_keyframe_first(
+        &self,
+        request: &GenerateRequest,
+        progress: &mut dyn Progress,
+    ) -> Result<GeneratedVideo> {
+        let total = 2 * request.steps;
+        let keyframe_pass = GenerateRequest {
+            keyframe_first: false,
+            output_size: None,
+            ..request.clone()
+        };
+        let scene = self.generate(
+            &keyframe_pass,
+            &mut Pass {
+                inner: progress,
+                offset: 0,
+                total,
+            },
+        )?;
+        // (T, H, W, 3) -> the first frame (H, W, 3) in [0, 1]
+        let keyframe = scene
+            .frames
+            .get(0)
+            .map_err(PipelineError::model("taking the keyframe"))?;
+        let motion_pass = GenerateRequest {
+            keyframe_first: false,
+            first_frame: Some(keyframe),
+            ..request.clone()
+        };
+        self.generate(
+            &motion_pass,
+            &mut Pass {
+                inner: progress,
+                offset: request.steps,
+                total,
+            },
+        )
     }
 
     /// The conditioning channels `(1, 1 + z, T, H, W)` of a model that takes a first frame:

@@ -28,3 +28,28 @@ pub trait Progress {
 pub struct NoProgress;
 
 impl Progress for NoProgress {}
+
+/// One pass of a generation made of several (keyframe, then motion): its steps are reported
+/// as part of the whole, and warnings only in the first pass, where they are new.
+pub(crate) struct Pass<'a> {
+    /// Where the events go.
+    pub inner: &'a mut dyn Progress,
+    /// Steps done in earlier passes.
+    pub offset: usize,
+    /// Steps of all passes.
+    pub total: usize,
+}
+
+impl Progress for Pass<'_> {
+    fn stage(&mut self, stage: Stage) {
+        self.inner.stage(stage);
+    }
+    fn step(&mut self, index: usize, _total: usize) {
+        self.inner.step(self.offset + index, self.total);
+    }
+    fn warning(&mut self, message: &str) {
+        if self.offset == 0 {
+            self.inner.warning(message);
+        }
+    }
+}

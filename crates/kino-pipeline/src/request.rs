@@ -53,6 +53,11 @@ pub struct GenerateRequest {
     /// Resize the frames to `(height, width)` after decoding (bilinear); `None` keeps the
     /// model's size.
     pub output_size: Option<(usize, usize)>,
+    /// Text-to-video in two passes, for models trained with a first-frame condition (Emu
+    /// Video's factorisation, Girdhar et al. 2023): a text-only pass fixes the scene, and its
+    /// first frame starts an image-to-video pass that makes the motion. Ignored when
+    /// `first_frame` is given or the model takes none.
+    pub keyframe_first: bool,
 }
 
 impl Default for GenerateRequest {
@@ -72,6 +77,7 @@ impl Default for GenerateRequest {
             noise: None,
             first_frame: None,
             output_size: None,
+            keyframe_first: false,
         }
     }
 }

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use kino_pipeline::{GenerateRequest, NoProgress, Pipeline, PipelineError};
+use kino_pipeline::{GenerateRequest, ModelDefaults, NoProgress, Pipeline, PipelineError};
 use kino_world::{Motion, SceneSpec, Shape, Split, classify_motion, classify_shape, measure};
 use serde::Serialize;
 
@@ -185,15 +185,17 @@ pub fn read_prompts(path: &Path) -> Result<Vec<(SceneSpec, String)>, String> {
     Ok(out)
 }
 
-/// Generates each prompt with each of `seeds` seeds at the model's native size and judges it;
-/// `on_clip` sees each verdict as it is made.
+/// Generates each prompt with each of `seeds` seeds at the model's native size, sampled as
+/// `sampling` says (usually `pipeline.defaults()`), and judges it; `on_clip` sees each
+/// verdict as it is made.
 pub fn evaluate(
     pipeline: &Pipeline,
+    sampling: &ModelDefaults,
     prompts: &[(SceneSpec, String)],
     seeds: u64,
     on_clip: &mut dyn FnMut(&ClipVerdict),
 ) -> Result<Vec<ClipVerdict>, PipelineError> {
-    let defaults = pipeline.defaults().clone();
+    let defaults = sampling;
     let mut clips = Vec::with_capacity(prompts.len() * seeds as usize);
     for (spec, prompt) in prompts {
         for seed in 0..seeds {

@@ -32,7 +32,8 @@ pub fn model_index(recipe: &Recipe) -> Value {
             "max_sequence_length": recipe.max_sequence_length,
             "output_height": DEFAULT_OUTPUT_SIDE,
             "output_width": DEFAULT_OUTPUT_SIDE,
-            "vocabulary": "kino-world"
+            "vocabulary": "kino-world",
+            "keyframe_first": recipe.keyframe_first
         },
         "scheduler": ["diffusers", "UniPCMultistepScheduler"],
         "text_encoder": ["transformers", "UMT5EncoderModel"],

@@ -73,6 +73,11 @@ pub struct Recipe {
     pub guidance: f64,
     /// Sampling steps the exported model uses by default.
     pub sample_steps: usize,
+    /// Whether the exported model generates keyframe first, then motion, by default (two
+    /// passes: text alone, then image-to-video from that clip's first frame; see
+    /// `kino_pipeline::GenerateRequest::keyframe_first`).
+    #[serde(default = "default_keyframe_first")]
+    pub keyframe_first: bool,
 }
 
 impl Default for Recipe {
@@ -102,9 +107,10 @@ impl Default for Recipe {
             caption_dropout: 0.1,
             first_frame_share: 0.25,
             seed: 0,
-            steps: 2400,
+            steps: 2800,
             guidance: 4.0,
             sample_steps: 20,
+            keyframe_first: default_keyframe_first(),
         }
     }
 }
@@ -112,6 +118,12 @@ impl Default for Recipe {
 /// The shipped object weighting (also what checkpoints written before the field existed get).
 fn default_foreground_weight() -> f64 {
     8.0
+}
+
+/// The shipped sampling (also what checkpoints written before the field existed get: it is a
+/// sampling default, not part of training).
+fn default_keyframe_first() -> bool {
+    true
 }
 
 /// The shipped curriculum's switch to object weighting.
@@ -272,6 +284,7 @@ mod tests {
         let fields = saved.as_object_mut().unwrap();
         fields.remove("foreground_weight");
         fields.remove("foreground_from_step");
+        fields.remove("keyframe_first");
         let read: Recipe = serde_json::from_value(saved).unwrap();
         assert_eq!(read, recipe);
     }

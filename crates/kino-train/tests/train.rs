@@ -107,3 +107,39 @@ fn an_exported_checkpoint_generates_deterministically() {
     assert_eq!(run(3), run(3));
     assert_ne!(run(3), run(4));
 }
+
+/// Keyframe-first sampling is exactly a text-only clip followed by an image-to-video clip from
+/// its first frame, and it differs from one text-only pass.
+#[test]
+fn keyframe_first_is_text_to_video_then_image_to_video_from_its_first_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = train(&options(dir.path(), 2, false, 2), &mut Quiet).unwrap();
+    let pipeline = Pipeline::load(&summary.model_dir, &LoadOptions::default()).unwrap();
+    let defaults = pipeline.defaults().clone();
+    assert!(
+        defaults.keyframe_first,
+        "the recipe exports keyframe-first sampling"
+    );
+    let base = kino_pipeline::GenerateRequest {
+        seed: 5,
+        output_size: None,
+        ..defaults.request("a blue square moving up in the desert")
+    };
+    let two_pass = pipeline.generate(&base, &mut NoProgress).unwrap();
+    let text_only = kino_pipeline::GenerateRequest {
+        keyframe_first: false,
+        ..base.clone()
+    };
+    let scene = pipeline.generate(&text_only, &mut NoProgress).unwrap();
+    let by_hand = pipeline
+        .generate(
+            &kino_pipeline::GenerateRequest {
+                first_frame: Some(scene.frames.get(0).unwrap()),
+                ..text_only.clone()
+            },
+            &mut NoProgress,
+        )
+        .unwrap();
+    assert_eq!(two_pass.to_rgb8().unwrap(), by_hand.to_rgb8().unwrap());
+    assert_ne!(two_pass.to_rgb8().unwrap(), scene.to_rgb8().unwrap());
+}

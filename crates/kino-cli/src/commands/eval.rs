@@ -34,7 +34,18 @@ pub fn mini(args: &EvalMiniArgs, quiet: bool) -> anyhow::Result<()> {
     let total = prompts.len() as u64 * args.seeds;
     let bar = progress::bar(total, "eval", quiet);
     let started = std::time::Instant::now();
-    let clips = eval::evaluate(&pipeline, &prompts, args.seeds, &mut |_| bar.inc(1))?;
+    let mut sampling = pipeline.defaults().clone();
+    if let Some(steps) = args.steps {
+        if steps == 0 {
+            crate::usage_bail!("--steps must be at least 1");
+        }
+        sampling.steps = steps;
+    }
+    sampling.guidance = args.guidance.unwrap_or(sampling.guidance);
+    sampling.keyframe_first = args.keyframe_first.unwrap_or(sampling.keyframe_first);
+    let clips = eval::evaluate(&pipeline, &sampling, &prompts, args.seeds, &mut |_| {
+        bar.inc(1)
+    })?;
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
     let scores = eval::score(&clips);

@@ -183,6 +183,9 @@ fn request(
     if let Some(path) = &args.noise {
         request.noise = Some(load_noise(path, rules, &request)?);
     }
+    if let Some(keyframe_first) = args.keyframe_first {
+        request.keyframe_first = keyframe_first;
+    }
     if let Some(path) = &args.first_frame {
         request.first_frame = Some(load_first_frame(path, request.height, request.width)?);
     }

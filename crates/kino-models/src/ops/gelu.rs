@@ -89,4 +89,3 @@ impl CustomOp2 for GeluTanhGrad {
         Ok((CpuStorage::F32(dx), x_layout.shape().clone()))
     }
 }
-

@@ -5,7 +5,11 @@ use candle_core::{CpuStorage, Layout, Result};
 use rayon::prelude::*;
 
 /// The f32 slice of a contiguous CPU storage.
-pub(super) fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
+pub(super) fn contiguous_f32<'a>(
+    storage: &'a CpuStorage,
+    layout: &Layout,
+    op: &str,
+) -> Result<&'a [f32]> {
     let CpuStorage::F32(values) = storage else {
         candle_core::bail!("{op}: f32 only");
     };
@@ -32,7 +36,6 @@ pub(super) fn par_map(input: &[f32], f: impl Fn(usize, f32) -> f32 + Sync) -> Ve
     });
     out
 }
-
 
 /// Rows handed to one thread at a time by [`par_rows`]: enough work to pay for the hand-off.
 fn rows_per_task(row_len: usize) -> usize {

@@ -146,7 +146,10 @@ mod tests {
             );
             let y0 = (x0.broadcast_mul(&c).unwrap() - x1.broadcast_mul(&s).unwrap()).unwrap();
             let y1 = (x0.broadcast_mul(&s).unwrap() + x1.broadcast_mul(&c).unwrap()).unwrap();
-            Tensor::stack(&[y0, y1], 4).unwrap().reshape((b, h, n, d)).unwrap()
+            Tensor::stack(&[y0, y1], 4)
+                .unwrap()
+                .reshape((b, h, n, d))
+                .unwrap()
         }
     }
 
@@ -203,15 +206,33 @@ mod tests {
                 ga.get(xa.as_tensor()).unwrap(),
                 gb.get(xb.as_tensor()).unwrap(),
             );
-            let scale = dxb.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            let scale = dxb
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
             assert!(scale > 0.0, "{name}: no gradient");
             let diff = max_abs_diff(dxa, dxb);
-            assert!(diff < 1e-4 * scale.max(1.0), "{name}: input gradient off by {diff}");
+            assert!(
+                diff < 1e-4 * scale.max(1.0),
+                "{name}: input gradient off by {diff}"
+            );
             if let Some(dwb) = gb.get(wb.as_tensor()) {
                 let dwa = ga.get(wa.as_tensor()).unwrap();
                 let diff = max_abs_diff(dwa, dwb);
-                let scale = dwb.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-                assert!(diff < 1e-4 * scale.max(1.0), "{name}: weight gradient off by {diff}");
+                let scale = dwb
+                    .abs()
+                    .unwrap()
+                    .max_all()
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap();
+                assert!(
+                    diff < 1e-4 * scale.max(1.0),
+                    "{name}: weight gradient off by {diff}"
+                );
             }
         }
     }

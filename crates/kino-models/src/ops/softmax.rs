@@ -14,9 +14,13 @@ struct SoftmaxGrad;
 
 /// The length of the last axis of `layout`.
 fn row_len(layout: &Layout) -> Result<usize> {
-    layout.shape().dims().last().copied().filter(|&d| d > 0).ok_or_else(|| {
-        candle_core::Error::Msg("softmax: the last axis is empty".into())
-    })
+    layout
+        .shape()
+        .dims()
+        .last()
+        .copied()
+        .filter(|&d| d > 0)
+        .ok_or_else(|| candle_core::Error::Msg("softmax: the last axis is empty".into()))
 }
 
 impl CustomOp1 for Softmax {
@@ -44,7 +48,9 @@ impl CustomOp1 for Softmax {
 
     fn bwd(&self, _arg: &Tensor, res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
         let grad = grad_res.contiguous()?;
-        Ok(Some(res.contiguous()?.apply_op2_no_bwd(&grad, &SoftmaxGrad)?))
+        Ok(Some(
+            res.contiguous()?.apply_op2_no_bwd(&grad, &SoftmaxGrad)?,
+        ))
     }
 }
 

@@ -38,7 +38,7 @@ impl PipelineRenderer {
         let identity = format!(
             "kino-pipeline model={files} dtype={:?} size={}x{} output={:?} steps={} guidance={} \
              negative={:?} flow_shift={:?} scheduler={:?} max_sequence_length={} \
-             long shots: chained clips of {} frames when the model takes a first frame",
+             keyframe_first={} long shots: chained clips of {} frames when the model takes a first frame",
             load.dtype,
             template.width,
             template.height,
@@ -49,6 +49,7 @@ impl PipelineRenderer {
             template.flow_shift,
             template.scheduler,
             template.max_sequence_length,
+            template.keyframe_first,
             template.frames
         );
         let mut this = Self {
