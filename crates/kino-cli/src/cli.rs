@@ -110,6 +110,10 @@ pub struct TrainMiniArgs {
     /// weights).
     #[arg(long)]
     pub steps: Option<usize>,
+    /// Stop after this step, with a checkpoint (and the export, with --export); the
+    /// learning-rate schedule still spans --steps, so --resume later continues the same run.
+    #[arg(long)]
+    pub stop_at: Option<usize>,
     /// Clips per step (default: the recipe's). Ignored with --resume.
     #[arg(long)]
     pub batch: Option<usize>,
@@ -125,8 +129,8 @@ pub struct TrainMiniArgs {
     /// Do not render sample clips at each checkpoint.
     #[arg(long)]
     pub no_samples: bool,
-    /// When training reaches its last step, also write the model here (the shipped weights
-    /// are made with `--export models/kino-mini`).
+    /// When training reaches its last step (or --stop-at), also write the model here (the
+    /// shipped weights are made with `--export models/kino-mini`).
     #[arg(long)]
     pub export: Option<PathBuf>,
 }

@@ -26,6 +26,10 @@ pub struct TrainOptions {
     pub recipe: Recipe,
     /// Train until this many steps in all (default: the recipe's).
     pub steps: Option<usize>,
+    /// Stop after this step (with a checkpoint, and the export when asked), while the
+    /// learning-rate schedule still spans `steps`: a run split across sessions, or one cut
+    /// short, stays the same run. `None` runs to the end.
+    pub stop_at: Option<usize>,
     /// Continue from the checkpoint in `out`.
     pub resume: bool,
     /// Steps between checkpoints.
@@ -176,11 +180,12 @@ pub fn train(
         optimiser.restore(tensors, info.step)?;
         ema.restore(tensors)?;
     }
-    progress.begin(info.step, total, model.parameter_count());
+    let stop = options.stop_at.unwrap_or(total).min(total);
+    progress.begin(info.step, stop, model.parameter_count());
     let model_dir = out.join("model");
     let started = Instant::now();
     let seconds_before = info.seconds;
-    while info.step < total {
+    while info.step < stop {
         let step = info.step;
         let batch = data::world_batch(&recipe, step, recipe.batch, &device)?;
         let mut rng = data::step_rng(&recipe, step, 0x6e6f_6973); // "nois"
@@ -203,7 +208,7 @@ pub fn train(
         }
         info.losses.push(value);
         progress.step(info.step, value);
-        if info.step % options.checkpoint_every == 0 || info.step == total {
+        if info.step % options.checkpoint_every == 0 || info.step == stop {
             info.seconds = seconds_before + started.elapsed().as_secs_f64();
             let mut tensors: HashMap<String, Tensor> = optimiser.state();
             for (name, var) in &vars {
@@ -228,7 +233,7 @@ pub fn train(
         }
     }
     if let Some(export) = &options.export
-        && info.step >= total
+        && info.step >= stop
     {
         export::write_model_dir(export, &recipe, &ema.weights)?;
     }

@@ -14,6 +14,7 @@ fn options(out: &Path, steps: usize, resume: bool, every: usize) -> TrainOptions
         out: out.to_path_buf(),
         recipe: Recipe::tiny(),
         steps: Some(steps),
+        stop_at: None,
         resume,
         checkpoint_every: every,
         samples: true,
@@ -52,8 +53,13 @@ fn a_resumed_run_equals_an_uninterrupted_one() {
     let straight = tempfile::tempdir().unwrap();
     train(&options(straight.path(), 6, false, 6), &mut Quiet).unwrap();
 
+    // Stopped at step 3 of a 6-step schedule (as a kill after that checkpoint would).
     let resumed = tempfile::tempdir().unwrap();
-    train(&options(resumed.path(), 3, false, 3), &mut Quiet).unwrap();
+    let stopped = TrainOptions {
+        stop_at: Some(3),
+        ..options(resumed.path(), 6, false, 3)
+    };
+    assert_eq!(train(&stopped, &mut Quiet).unwrap().steps, 3);
     // Starting again without --resume must not overwrite the run.
     let err = train(&options(resumed.path(), 6, false, 3), &mut Quiet).unwrap_err();
     assert!(err.to_string().contains("--resume"), "{err}");

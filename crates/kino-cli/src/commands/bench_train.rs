@@ -43,6 +43,7 @@ pub fn run(args: &BenchTrainArgs, quiet: bool) -> anyhow::Result<()> {
         out: dir.clone(),
         recipe: recipe.clone(),
         steps: Some(total),
+        stop_at: None,
         resume: false,
         checkpoint_every: total,
         samples: false,

@@ -67,6 +67,7 @@ pub fn mini(args: &TrainMiniArgs, quiet: bool) -> anyhow::Result<()> {
         out: args.out.clone(),
         recipe,
         steps: args.steps,
+        stop_at: args.stop_at,
         resume: args.resume,
         checkpoint_every: args.checkpoint_every,
         samples: !args.no_samples,

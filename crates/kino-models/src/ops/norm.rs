@@ -117,9 +117,10 @@ impl CustomOp3 for RmsNormGrad {
                 .sum::<f32>()
                 / d as f32;
             let k = inv * inv * inv * dot;
-            for i in 0..d {
-                out_row[i] = inv * gr[i] * w[i] - xr[i] * k;
-                dw[i] += gr[i] * xr[i] * inv;
+            let rows = out_row.iter_mut().zip(dw.iter_mut());
+            for ((o, dwv), ((&xv, &gv), &wv)) in rows.zip(xr.iter().zip(gr).zip(w)) {
+                *o = inv * gv * wv - xv * k;
+                *dwv += gv * xv * inv;
             }
         });
         dw_row.copy_from_slice(&dw);

@@ -48,11 +48,11 @@ impl CustomOp3 for RopeInterleaved {
                 &cos[token * d / 2..(token + 1) * d / 2],
                 &sin[token * d / 2..(token + 1) * d / 2],
             );
-            for i in 0..d / 2 {
-                let (x0, x1) = (row[2 * i], row[2 * i + 1]);
-                let (ci, si) = (c[i], sign * s[i]);
-                out[2 * i] = x0 * ci - x1 * si;
-                out[2 * i + 1] = x0 * si + x1 * ci;
+            let pairs = out.chunks_exact_mut(2).zip(row.chunks_exact(2));
+            for ((y, x), (&ci, &si)) in pairs.zip(c.iter().zip(s)) {
+                let si = sign * si;
+                y[0] = x[0] * ci - x[1] * si;
+                y[1] = x[0] * si + x[1] * ci;
             }
         });
         Ok((CpuStorage::F32(y), x_layout.shape().clone()))
