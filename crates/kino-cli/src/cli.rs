@@ -89,6 +89,9 @@ pub struct EvalMiniArgs {
     /// Keyframe first, then motion, in two passes: true or false (default: the model's).
     #[arg(long, value_name = "BOOL")]
     pub keyframe_first: Option<bool>,
+    /// The sampler's flow shift (default: the model's).
+    #[arg(long)]
+    pub flow_shift: Option<f64>,
 }
 
 /// `kino train ...`

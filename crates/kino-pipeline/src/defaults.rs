@@ -37,6 +37,10 @@ pub struct ModelDefaults {
     /// Text-to-video in two passes, keyframe then motion ([`GenerateRequest::keyframe_first`]).
     #[serde(default)]
     pub keyframe_first: bool,
+    /// The sampler's shift when it differs from the scheduler config's (which also records
+    /// the shift of training's noise levels).
+    #[serde(default)]
+    pub flow_shift: Option<f64>,
 }
 
 impl ModelDefaults {
@@ -55,6 +59,7 @@ impl ModelDefaults {
             output_width: None,
             vocabulary: None,
             keyframe_first: false,
+            flow_shift: None,
         }
     }
 
@@ -86,6 +91,7 @@ impl ModelDefaults {
             max_sequence_length: self.max_sequence_length,
             output_size: self.output_height.zip(self.output_width),
             keyframe_first: self.keyframe_first,
+            flow_shift: self.flow_shift,
             ..GenerateRequest::default()
         }
     }

@@ -43,6 +43,12 @@ pub fn mini(args: &EvalMiniArgs, quiet: bool) -> anyhow::Result<()> {
     }
     sampling.guidance = args.guidance.unwrap_or(sampling.guidance);
     sampling.keyframe_first = args.keyframe_first.unwrap_or(sampling.keyframe_first);
+    if let Some(shift) = args.flow_shift {
+        if !(shift.is_finite() && shift > 0.0) {
+            crate::usage_bail!("--flow-shift must be a positive number, got {shift}");
+        }
+        sampling.flow_shift = Some(shift);
+    }
     let clips = eval::evaluate(&pipeline, &sampling, &prompts, args.seeds, &mut |_| {
         bar.inc(1)
     })?;

@@ -173,7 +173,7 @@ fn request(
     request.max_sequence_length = args
         .max_sequence_length
         .unwrap_or(request.max_sequence_length);
-    request.flow_shift = args.flow_shift;
+    request.flow_shift = args.flow_shift.or(request.flow_shift);
     request.seed = args.seed;
     request.scheduler = match args.scheduler {
         None => SchedulerChoice::Model,
