@@ -9,7 +9,7 @@ use super::kernel::{contiguous_f32, par_rows, par_rows_with_sum};
 /// The length of the last axis of `layout`, checked to divide `len`.
 fn row_len(layout: &Layout, len: usize, op: &str) -> Result<usize> {
     match layout.shape().dims().last() {
-        Some(&d) if d > 0 && len % d == 0 => Ok(d),
+        Some(&d) if d > 0 && len.is_multiple_of(d) => Ok(d),
         _ => candle_core::bail!("{op}: bad shape {:?}", layout.shape()),
     }
 }
@@ -99,7 +99,7 @@ impl CustomOp3 for RmsNormGrad {
         let w = contiguous_f32(w_storage, w_layout, self.name())?;
         let g = contiguous_f32(g_storage, g_layout, self.name())?;
         let d = w.len();
-        if x.len() != g.len() || d == 0 || x.len() % d != 0 {
+        if x.len() != g.len() || d == 0 || !x.len().is_multiple_of(d) {
             candle_core::bail!("{}: shapes do not fit", self.name());
         }
         let rows = x.len() / d;

@@ -30,7 +30,7 @@ impl CustomOp3 for RopeInterleaved {
         let cos = contiguous_f32(cos_storage, cos_layout, self.name())?;
         let sin = contiguous_f32(sin_storage, sin_layout, self.name())?;
         let (_, _, n, d) = x_layout.shape().dims4()?;
-        if d % 2 != 0 || cos.len() != n * d / 2 || sin.len() != cos.len() {
+        if !d.is_multiple_of(2) || cos.len() != n * d / 2 || sin.len() != cos.len() {
             candle_core::bail!(
                 "{}: x {:?} against tables of {} angles",
                 self.name(),
