@@ -3,7 +3,7 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 
-use super::kernel::{contiguous_f32, par_map};
+use super::kernel::{contiguous_f32, paired_f32, par_map};
 
 /// `sqrt(2 / pi)`.
 const GELU_K: f32 = 0.797_884_6;
@@ -72,11 +72,7 @@ impl CustomOp2 for GeluTanhGrad {
         g_storage: &CpuStorage,
         g_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(x_storage, x_layout, self.name())?;
-        let g = contiguous_f32(g_storage, g_layout, self.name())?;
-        if x.len() != g.len() {
-            candle_core::bail!("{}: {} values against {}", self.name(), x.len(), g.len());
-        }
+        let (x, g) = paired_f32((x_storage, x_layout), (g_storage, g_layout), self.name())?;
         // d/dx 0.5 x (1 + t) = 0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 c x^2),
         // t = tanh(k (x + c x^3))
         let dx = par_map(x, |i, x| {

@@ -19,6 +19,20 @@ pub(super) fn contiguous_f32<'a>(
     Ok(&values[start..end])
 }
 
+/// The f32 slices of two contiguous CPU storages of the same length (a value and its
+/// gradient, as every backward kernel takes them).
+pub(super) fn paired_f32<'a>(
+    a: (&'a CpuStorage, &Layout),
+    b: (&'a CpuStorage, &Layout),
+    op: &str,
+) -> Result<(&'a [f32], &'a [f32])> {
+    let (a, b) = (contiguous_f32(a.0, a.1, op)?, contiguous_f32(b.0, b.1, op)?);
+    if a.len() != b.len() {
+        candle_core::bail!("{op}: {} values against {}", a.len(), b.len());
+    }
+    Ok((a, b))
+}
+
 /// Maps `input` into a new vector with `f`, in chunks across candle's CPU threads.
 pub(super) fn par_map(input: &[f32], f: impl Fn(usize, f32) -> f32 + Sync) -> Vec<f32> {
     let mut out = vec![0f32; input.len()];

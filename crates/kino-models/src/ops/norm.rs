@@ -4,7 +4,7 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
-use super::kernel::{contiguous_f32, par_rows, par_rows_with_sum};
+use super::kernel::{contiguous_f32, paired_f32, par_rows, par_rows_with_sum};
 
 /// The length of the last axis of `layout`, checked to divide `len`.
 fn row_len(layout: &Layout, len: usize, op: &str) -> Result<usize> {
@@ -187,11 +187,7 @@ impl CustomOp2 for LayerNormGrad {
         g_storage: &CpuStorage,
         g_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(x_storage, x_layout, self.name())?;
-        let g = contiguous_f32(g_storage, g_layout, self.name())?;
-        if x.len() != g.len() {
-            candle_core::bail!("{}: {} values against {}", self.name(), x.len(), g.len());
-        }
+        let (x, g) = paired_f32((x_storage, x_layout), (g_storage, g_layout), self.name())?;
         let d = row_len(x_layout, x.len(), self.name())?;
         let mut dx = vec![0f32; x.len()];
         // y = (x - mean) r: dx = r (g - mean(g) - y mean(g y)).

@@ -4,7 +4,7 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 
-use super::kernel::{contiguous_f32, par_rows};
+use super::kernel::{contiguous_f32, paired_f32, par_rows};
 
 /// Softmax over the last axis of a contiguous f32 CPU tensor, with a fused backward.
 pub(super) struct Softmax;
@@ -66,11 +66,7 @@ impl CustomOp2 for SoftmaxGrad {
         g_storage: &CpuStorage,
         g_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let y = contiguous_f32(y_storage, y_layout, self.name())?;
-        let g = contiguous_f32(g_storage, g_layout, self.name())?;
-        if y.len() != g.len() {
-            candle_core::bail!("{}: {} values against {}", self.name(), y.len(), g.len());
-        }
+        let (y, g) = paired_f32((y_storage, y_layout), (g_storage, g_layout), self.name())?;
         let d = row_len(y_layout)?;
         let mut dx = vec![0f32; y.len()];
         par_rows(&mut dx, d, |r, out| {
