@@ -195,14 +195,13 @@ pub fn evaluate(
     seeds: u64,
     on_clip: &mut dyn FnMut(&ClipVerdict),
 ) -> Result<Vec<ClipVerdict>, PipelineError> {
-    let defaults = sampling;
     let mut clips = Vec::with_capacity(prompts.len() * seeds as usize);
     for (spec, prompt) in prompts {
         for seed in 0..seeds {
             let request = GenerateRequest {
                 seed,
                 output_size: None,
-                ..defaults.request(prompt)
+                ..sampling.request(prompt)
             };
             let video = pipeline.generate(&request, &mut NoProgress)?;
             let frames = video.to_rgb8()?;
