@@ -33,8 +33,8 @@ pub fn step_rng(recipe: &Recipe, step: usize, stream: u64) -> Rng {
     Rng::new(mix64(recipe.seed ^ mix64(step as u64) ^ stream))
 }
 
-/// Renders one clip: `(3, T, H, W)` f32 values in `[-1, 1]`, channel-major, and its object
-/// mask.
+/// Renders one clip with the recipe's layout spread: `(3, T, H, W)` f32 values in
+/// `[-1, 1]`, channel-major, and its object mask.
 pub fn render_clip(
     spec: &kino_world::SceneSpec,
     recipe: &Recipe,
@@ -47,8 +47,8 @@ pub fn render_clip(
         frames: recipe.frames as u32,
         seed,
     };
-    let renderer =
-        Renderer::new(spec, &settings).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+    let renderer = Renderer::with_layout_spread(spec, &settings, recipe.layout_spread as f32)
+        .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
     let plane = recipe.height * recipe.width;
     let mut pixels = vec![0f32; RGB * recipe.frames * plane];
     let mut objects = vec![0f32; recipe.frames * plane];
@@ -142,5 +142,44 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn training_layouts_vary_only_a_little_with_the_seed() {
+        let spec = SceneSpec::new(
+            vec![Object::new(Colour::Blue, Shape::Ball, Motion::Right)],
+            Background::Sky,
+        );
+        let overlap = |recipe: &Recipe, a: u64, b: u64| {
+            let (a, b) = (
+                render_clip(&spec, recipe, a).unwrap().objects,
+                render_clip(&spec, recipe, b).unwrap().objects,
+            );
+            let both = a
+                .iter()
+                .zip(&b)
+                .filter(|(x, y)| **x > 0.0 && **y > 0.0)
+                .count();
+            let either = a
+                .iter()
+                .zip(&b)
+                .filter(|(x, y)| **x > 0.0 || **y > 0.0)
+                .count();
+            both as f64 / either as f64
+        };
+        let narrow = Recipe::default();
+        let full = Recipe {
+            layout_spread: 1.0,
+            ..Recipe::default()
+        };
+        let seeds = 1..12u64;
+        let least = |recipe: &Recipe| {
+            seeds
+                .clone()
+                .map(|s| overlap(recipe, 0, s))
+                .fold(f64::MAX, f64::min)
+        };
+        assert!(least(&narrow) > 0.3, "narrow spread: {}", least(&narrow));
+        assert!(least(&full) < 0.1, "full spread: {}", least(&full));
     }
 }

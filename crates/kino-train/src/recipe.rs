@@ -61,6 +61,15 @@ pub struct Recipe {
     /// The step the object weighting starts (a curriculum: the scene first, then its objects).
     #[serde(default = "default_foreground_from_step")]
     pub foreground_from_step: usize,
+    /// How widely the training clips' layouts vary about each scene's canonical one (see
+    /// `kino_world::Renderer::with_layout_spread`): 1 is the world's full variety, 0 one
+    /// layout per scene. Captions never say where an object is, so with a wide spread the
+    /// model must learn a many-moded choice of position, which a small model trained for
+    /// 2 CPU-hours resolves poorly (several half-objects where one belongs, flickering
+    /// between frames); a narrow spread makes the layout nearly a function of the caption.
+    /// The price is variety: seeds change textures and move objects by a few pixels.
+    #[serde(default = "default_layout_spread")]
+    pub layout_spread: f64,
     /// Share of steps whose caption is dropped (replaced by ""), for classifier-free guidance.
     pub caption_dropout: f64,
     /// Share of clips conditioned on their clean first frame (image-to-video).
@@ -104,10 +113,11 @@ impl Default for Recipe {
             loss_sigma_floor: 0.2,
             foreground_weight: default_foreground_weight(),
             foreground_from_step: default_foreground_from_step(),
+            layout_spread: 0.25,
             caption_dropout: 0.1,
             first_frame_share: 0.25,
             seed: 0,
-            steps: 2800,
+            steps: 2000,
             guidance: 4.0,
             sample_steps: 20,
             keyframe_first: default_keyframe_first(),
@@ -124,6 +134,11 @@ fn default_foreground_weight() -> f64 {
 /// sampling default, not part of training).
 fn default_keyframe_first() -> bool {
     true
+}
+
+/// What checkpoints written before the field existed were trained on: the full variety.
+fn default_layout_spread() -> f64 {
+    1.0
 }
 
 /// The shipped curriculum's switch to object weighting.
@@ -285,7 +300,12 @@ mod tests {
         fields.remove("foreground_weight");
         fields.remove("foreground_from_step");
         fields.remove("keyframe_first");
-        let read: Recipe = serde_json::from_value(saved).unwrap();
+        let read: Recipe = serde_json::from_value(saved.clone()).unwrap();
         assert_eq!(read, recipe);
+        // ... except the layout spread: those runs trained on the world's full variety.
+        saved.as_object_mut().unwrap().remove("layout_spread");
+        let read: Recipe = serde_json::from_value(saved).unwrap();
+        assert_eq!(read.layout_spread, 1.0);
+        assert!(recipe.layout_spread < 1.0);
     }
 }

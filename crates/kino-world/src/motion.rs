@@ -6,6 +6,13 @@
 //! 0.5x and 1.5x, spinning turns once. Start positions jitter with the seed inside the range
 //! that keeps the whole object (at its largest) in its region for the whole clip.
 //!
+//! A layout spread in `[0, 1]` scales every one of those random choices about its middle:
+//! 1 is the full variety above, 0 the one canonical layout of a scene (centred start,
+//! the middle bounce height, the first object in the first region; the halves swap with
+//! chance `spread^2 / 2`, so a narrow spread almost never swaps them). Training on a narrow
+//! spread makes a scene's layout nearly a function of its caption, which a small model
+//! learns in far fewer steps than a layout drawn from a wide range.
+//!
 //! Two objects get disjoint regions, so they never overlap: left and right halves when one
 //! moves vertically (up, down, bouncing) and neither horizontally, so vertical travel gets the
 //! full height; otherwise top and bottom halves (a vertical mover paired with a horizontal one
@@ -56,8 +63,15 @@ pub(crate) struct Trajectory {
     bounce_height: f32,
 }
 
-/// Plans every object's path for a frame size and seed.
-pub(crate) fn plan(spec: &SceneSpec, width: u32, height: u32, seed: u64) -> Vec<Trajectory> {
+/// Plans every object's path for a frame size, seed and layout spread (in `[0, 1]`).
+pub(crate) fn plan(
+    spec: &SceneSpec,
+    width: u32,
+    height: u32,
+    seed: u64,
+    spread: f32,
+) -> Vec<Trajectory> {
+    let spread = spread.clamp(0.0, 1.0);
     let mut rng = Rng::new(mix64(seed ^ 0x6c61_796f_7574)); // "layout"
     let (w, h) = (width as f32, height as f32);
     let full = Region {
@@ -95,7 +109,7 @@ pub(crate) fn plan(spec: &SceneSpec, width: u32, height: u32, seed: u64) -> Vec<
                     },
                 )
             };
-            if rng.chance(0.5) {
+            if rng.chance(1.0 - 0.5 * f64::from(spread * spread)) {
                 vec![first, second]
             } else {
                 vec![second, first]
@@ -104,11 +118,30 @@ pub(crate) fn plan(spec: &SceneSpec, width: u32, height: u32, seed: u64) -> Vec<
         objects => vec![full; objects.len()],
     };
     let r0 = base_radius(width, height);
+    let mut draw = Draw { rng, spread };
     spec.objects
         .iter()
         .zip(regions)
-        .map(|(object, region)| trajectory(object, region, r0, &mut rng))
+        .map(|(object, region)| trajectory(object, region, r0, &mut draw))
         .collect()
+}
+
+/// The layout's random draws, each narrowed about the middle of its range by the spread.
+struct Draw {
+    rng: Rng,
+    spread: f32,
+}
+
+impl Draw {
+    /// A uniform draw in `[0, 1]` narrowed to `0.5 +- spread / 2`.
+    fn unit(&mut self) -> f32 {
+        let u = self.rng.next_f32();
+        if self.spread >= 1.0 {
+            u // exactly the full-variety draw
+        } else {
+            0.5 + self.spread * (u - 0.5)
+        }
+    }
 }
 
 /// The range of centre positions in `[lo, hi]` that keeps `margin` clear of both ends (the
@@ -122,18 +155,18 @@ fn allowed(lo: f32, hi: f32, margin: f32) -> (f32, f32) {
 }
 
 /// A point in the middle 60% of `[lo, hi]` (objects hugging the edge read poorly).
-fn jitter(lo: f32, hi: f32, rng: &mut Rng) -> f32 {
-    lo + (hi - lo) * (0.2 + 0.6 * rng.next_f32())
+fn jitter(lo: f32, hi: f32, draw: &mut Draw) -> f32 {
+    lo + (hi - lo) * (0.2 + 0.6 * draw.unit())
 }
 
 /// A travel along one axis: half the region's extent, less if it would leave the range.
-fn travel(lo: f32, hi: f32, region_len: f32, rng: &mut Rng) -> (f32, f32) {
+fn travel(lo: f32, hi: f32, region_len: f32, draw: &mut Draw) -> (f32, f32) {
     let dist = (0.5 * region_len).min(hi - lo);
-    let from = lo + (hi - lo - dist) * rng.next_f32();
+    let from = lo + (hi - lo - dist) * draw.unit();
     (from, from + dist)
 }
 
-fn trajectory(object: &Object, region: Region, r0: f32, rng: &mut Rng) -> Trajectory {
+fn trajectory(object: &Object, region: Region, r0: f32, draw: &mut Draw) -> Trajectory {
     let max_scale = match object.motion {
         Motion::Growing | Motion::Shrinking => 1.5,
         _ => 1.0,
@@ -146,8 +179,8 @@ fn trajectory(object: &Object, region: Region, r0: f32, rng: &mut Rng) -> Trajec
     let mut bounce_height = 0.0;
     let (start, end) = match object.motion {
         Motion::Right | Motion::Left => {
-            let (a, b) = travel(xlo, xhi, rw, rng);
-            let y = jitter(ylo, yhi, rng);
+            let (a, b) = travel(xlo, xhi, rw, draw);
+            let y = jitter(ylo, yhi, draw);
             if object.motion == Motion::Right {
                 ((a, y), (b, y))
             } else {
@@ -155,8 +188,8 @@ fn trajectory(object: &Object, region: Region, r0: f32, rng: &mut Rng) -> Trajec
             }
         }
         Motion::Down | Motion::Up => {
-            let (a, b) = travel(ylo, yhi, rh, rng);
-            let x = jitter(xlo, xhi, rng);
+            let (a, b) = travel(ylo, yhi, rh, draw);
+            let x = jitter(xlo, xhi, draw);
             if object.motion == Motion::Down {
                 ((x, a), (x, b))
             } else {
@@ -164,12 +197,12 @@ fn trajectory(object: &Object, region: Region, r0: f32, rng: &mut Rng) -> Trajec
             }
         }
         Motion::Bouncing => {
-            let x = jitter(xlo, xhi, rng);
-            bounce_height = (yhi - ylo) * (0.7 + 0.3 * rng.next_f32());
+            let x = jitter(xlo, xhi, draw);
+            bounce_height = (yhi - ylo) * (0.7 + 0.3 * draw.unit());
             ((x, yhi), (x, yhi))
         }
         Motion::Still | Motion::Growing | Motion::Shrinking | Motion::Spinning => {
-            let p = (jitter(xlo, xhi, rng), jitter(ylo, yhi, rng));
+            let p = (jitter(xlo, xhi, draw), jitter(ylo, yhi, draw));
             (p, p)
         }
     };
@@ -252,7 +285,7 @@ mod tests {
             ],
             Background::Sky,
         );
-        let paths = plan(&spec, 100, 100, 0);
+        let paths = plan(&spec, 100, 100, 0, 1.0);
         let (a, b) = (paths[0].pose(0.0), paths[1].pose(0.0));
         assert!((a.cx < 50.0) != (b.cx < 50.0), "{a:?} {b:?}");
         // The bounce uses most of the height.
@@ -260,5 +293,44 @@ mod tests {
             .map(|i| paths[0].pose(i as f32 / 20.0).cy)
             .fold(f32::MAX, f32::min);
         assert!(a.cy - top > 40.0, "{} -> {top}", a.cy);
+    }
+
+    #[test]
+    fn layout_spread_narrows_the_seeds_layouts_about_the_canonical_one() {
+        let spec = SceneSpec::new(
+            vec![
+                Object::new(Colour::Red, Shape::Ball, Motion::Left),
+                Object::new(Colour::Blue, Shape::Star, Motion::Still),
+            ],
+            Background::Sky,
+        );
+        let start = |seed: u64, spread: f32| {
+            let paths = plan(&spec, 100, 100, seed, spread);
+            (paths[0].pose(0.0), paths[1].pose(0.0))
+        };
+        let canonical = start(0, 0.0);
+        // Spread 0: one layout whatever the seed, the first object in the top half.
+        for seed in 1..20 {
+            assert_eq!(start(seed, 0.0), canonical, "seed {seed}");
+        }
+        assert!(
+            canonical.0.cy < 50.0 && canonical.1.cy > 50.0,
+            "{canonical:?}"
+        );
+        // Spread 0.2 (of a 100 px frame): within 6 px of it; spread 1: far apart for some seed.
+        let single = SceneSpec::new(
+            vec![Object::new(Colour::Red, Shape::Ball, Motion::Left)],
+            Background::Sky,
+        );
+        let pose = |seed: u64, spread: f32| plan(&single, 100, 100, seed, spread)[0].pose(0.0);
+        let middle = pose(0, 0.0);
+        let distance = |a: Pose, b: Pose| (a.cx - b.cx).abs().max((a.cy - b.cy).abs());
+        let mut widest = 0f32;
+        for seed in 0..40 {
+            let narrow = pose(seed, 0.2);
+            assert!(distance(narrow, middle) < 6.0, "seed {seed}: {narrow:?}");
+            widest = widest.max(distance(pose(seed, 1.0), middle));
+        }
+        assert!(widest > 10.0, "full spread moves objects only {widest} px");
     }
 }

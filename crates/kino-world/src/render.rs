@@ -138,8 +138,19 @@ pub struct Renderer {
 }
 
 impl Renderer {
-    /// Validates the settings and lays out the scene.
+    /// Validates the settings and lays out the scene with the full variety of layouts.
     pub fn new(spec: &SceneSpec, settings: &RenderSettings) -> Result<Self, RenderError> {
+        Self::with_layout_spread(spec, settings, 1.0)
+    }
+
+    /// Like [`Renderer::new`], with the seed's layout choices (start positions, bounce
+    /// height, which object gets which half) narrowed about their middle by `spread`: 1 is
+    /// the full variety, 0 the scene's one canonical layout. Textures still vary with the seed.
+    pub fn with_layout_spread(
+        spec: &SceneSpec,
+        settings: &RenderSettings,
+        spread: f32,
+    ) -> Result<Self, RenderError> {
         settings.validate()?;
         if spec.objects.is_empty() || spec.objects.len() > MAX_OBJECTS {
             return Err(RenderError::ObjectCount(spec.objects.len()));
@@ -150,7 +161,7 @@ impl Renderer {
             spec: spec.clone(),
             settings: *settings,
             backdrop: Backdrop::new(spec.background, w, h, settings.seed),
-            paths: motion::plan(spec, w, h, settings.seed),
+            paths: motion::plan(spec, w, h, settings.seed, spread),
             r0,
             style: Style {
                 outline: if spec.background.is_dark() {
