@@ -123,6 +123,15 @@ pub struct TrainMiniArgs {
     /// Seed of the data stream and initial weights. Ignored with --resume.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// How widely training layouts vary about each scene's canonical one, 0 to 1 (default:
+    /// the recipe's, 1, the world's full variety). Ignored with --resume.
+    #[arg(long, value_parser = parse_spread)]
+    pub layout_spread: Option<f64>,
+    /// Give the transformer absolute position planes (frame, row, column) after its
+    /// conditioning channels: true or false (default: the recipe's, false). Ignored with
+    /// --resume.
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
+    pub position_planes: Option<bool>,
     /// Continue the run in --out from its last checkpoint.
     #[arg(long)]
     pub resume: bool,
@@ -396,4 +405,16 @@ pub struct BenchEncodeArgs {
     /// Container to encode.
     #[arg(long, value_enum, default_value = "mp4")]
     pub format: FormatArg,
+}
+
+/// A layout spread: a number from 0 to 1.
+fn parse_spread(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))?;
+    if (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("{value} is outside 0 to 1"))
+    }
 }

@@ -191,10 +191,22 @@ impl Pipeline {
     }
 
     /// Whether the model takes a first frame ([`GenerateRequest::first_frame`]): its
-    /// transformer's input is the latent, a mask channel and the conditioning frames.
+    /// transformer's input is the latent, a mask channel and the conditioning frames (and,
+    /// for some, [`Pipeline::takes_positions`]).
     pub fn takes_first_frame(&self) -> bool {
         let z = self.rules.latent_channels;
-        self.rules.pixel_space && self.transformer.config().in_channels == 2 * z + 1
+        let c = self.transformer.config().in_channels;
+        self.rules.pixel_space
+            && (c == 2 * z + 1 || c == 2 * z + 1 + kino_models::dit::POSITION_PLANES)
+    }
+
+    /// Whether the transformer's input ends with absolute position planes
+    /// ([`kino_models::dit::position_planes`]) after its first-frame condition.
+    pub fn takes_positions(&self) -> bool {
+        let z = self.rules.latent_channels;
+        self.rules.pixel_space
+            && self.transformer.config().in_channels
+                == 2 * z + 1 + kino_models::dit::POSITION_PLANES
     }
 
     /// The peak memory estimated at load time.
@@ -305,7 +317,8 @@ impl Pipeline {
 
     /// The conditioning channels `(1, 1 + z, T, H, W)` of a model that takes a first frame:
     /// a mask that is 1 on the given frame and that frame in `[-1, 1]` (zeros when the
-    /// request has none, as in training's text-only share). `None` for other models.
+    /// request has none, as in training's text-only share), then the position planes for a
+    /// model that takes them. `None` for other models.
     fn condition(
         &self,
         request: &GenerateRequest,
@@ -331,7 +344,12 @@ impl Pipeline {
                 false,
             ),
         };
-        kino_models::dit::first_frame_condition(&first, &[given], t).map(Some)
+        let condition = kino_models::dit::first_frame_condition(&first, &[given], t)?;
+        if !self.takes_positions() {
+            return Ok(Some(condition));
+        }
+        let positions = kino_models::dit::position_planes(1, t, h, w, &self.device)?;
+        Tensor::cat(&[&condition, &positions], 1).map(Some)
     }
 
     /// The prompt's embeddings, and the negative prompt's when guidance is on; the text

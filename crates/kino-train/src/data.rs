@@ -167,11 +167,11 @@ mod tests {
                 .count();
             both as f64 / either as f64
         };
-        let narrow = Recipe::default();
-        let full = Recipe {
-            layout_spread: 1.0,
+        let narrow = Recipe {
+            layout_spread: 0.25,
             ..Recipe::default()
         };
+        let full = Recipe::default();
         let seeds = 1..12u64;
         let least = |recipe: &Recipe| {
             seeds

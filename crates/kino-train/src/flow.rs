@@ -24,12 +24,22 @@ pub fn shift_sigma(sigma: f64, shift: f64) -> f64 {
 }
 
 /// The transformer input's conditioning channels `(B, 1 + 3, T, H, W)` for training clips
-/// (see [`kino_models::dit::first_frame_condition`]). `first_frames[b]` says whether clip `b`
+/// (see [`kino_models::dit::first_frame_condition`]), then the position planes when the
+/// recipe has them (as the pipeline builds them). `first_frames[b]` says whether clip `b`
 /// gets its first frame.
-pub fn first_frame_condition(clips: &Tensor, first_frames: &[bool]) -> Result<Tensor> {
-    let frames = clips.dim(2)?;
+pub fn first_frame_condition(
+    clips: &Tensor,
+    first_frames: &[bool],
+    recipe: &Recipe,
+) -> Result<Tensor> {
+    let (b, _, frames, h, w) = clips.dims5()?;
     let first = clips.narrow(2, 0, 1)?.squeeze(2)?;
-    kino_models::dit::first_frame_condition(&first, first_frames, frames)
+    let condition = kino_models::dit::first_frame_condition(&first, first_frames, frames)?;
+    if !recipe.position_planes {
+        return Ok(condition);
+    }
+    let positions = kino_models::dit::position_planes(b, frames, h, w, clips.device())?;
+    Tensor::cat(&[&condition, &positions], 1)
 }
 
 /// Tokenizes captions for training exactly as the pipeline does (lower case, `</s>`, padded).
@@ -92,7 +102,13 @@ pub fn loss(
     )?;
     // x_s = x0 + s (e - x0)
     let noisy = (clips + (&noise - clips)?.broadcast_mul(&s)?)?;
-    let input = Tensor::cat(&[&noisy, &first_frame_condition(clips, &first_frames)?], 1)?;
+    let input = Tensor::cat(
+        &[
+            &noisy,
+            &first_frame_condition(clips, &first_frames, recipe)?,
+        ],
+        1,
+    )?;
     let timesteps = Tensor::from_vec(
         sigmas
             .iter()

@@ -70,6 +70,12 @@ pub struct Recipe {
     /// The price is variety: seeds change textures and move objects by a few pixels.
     #[serde(default = "default_layout_spread")]
     pub layout_spread: f64,
+    /// Whether the transformer's input ends with absolute position planes (frame, row,
+    /// column; `kino_models::dit::position_planes`). Wan's 3D RoPE is relative only: a
+    /// small model without them cannot tell the middle of the frame from its edge except
+    /// through boundary effects, and a run without them put its objects in the corners.
+    #[serde(default)]
+    pub position_planes: bool,
     /// Share of steps whose caption is dropped (replaced by ""), for classifier-free guidance.
     pub caption_dropout: f64,
     /// Share of clips conditioned on their clean first frame (image-to-video).
@@ -113,11 +119,12 @@ impl Default for Recipe {
             loss_sigma_floor: 0.2,
             foreground_weight: default_foreground_weight(),
             foreground_from_step: default_foreground_from_step(),
-            layout_spread: 0.25,
+            layout_spread: 1.0,
+            position_planes: false,
             caption_dropout: 0.1,
             first_frame_share: 0.25,
             seed: 0,
-            steps: 2000,
+            steps: 2800,
             guidance: 4.0,
             sample_steps: 20,
             keyframe_first: default_keyframe_first(),
@@ -187,7 +194,12 @@ impl Recipe {
     /// Transformer input channels: the noisy clip, a first-frame mask and the first frame
     /// (zeros when there is none), as Wan's image-to-video transformers stack them.
     pub fn in_channels(&self) -> usize {
-        RGB + 1 + RGB
+        let positions = if self.position_planes {
+            kino_models::dit::POSITION_PLANES
+        } else {
+            0
+        };
+        RGB + 1 + RGB + positions
     }
 
     /// Tokens the DiT sees per clip.
@@ -306,6 +318,15 @@ mod tests {
         saved.as_object_mut().unwrap().remove("layout_spread");
         let read: Recipe = serde_json::from_value(saved).unwrap();
         assert_eq!(read.layout_spread, 1.0);
-        assert!(recipe.layout_spread < 1.0);
+        // ... and without position planes.
+        let mut saved = serde_json::to_value(&recipe).unwrap();
+        saved.as_object_mut().unwrap().remove("position_planes");
+        let read: Recipe = serde_json::from_value(saved).unwrap();
+        assert!(!read.position_planes);
+        let with_planes = Recipe {
+            position_planes: true,
+            ..Recipe::default()
+        };
+        assert_eq!(read.in_channels() + 3, with_planes.in_channels());
     }
 }

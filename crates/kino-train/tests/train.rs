@@ -114,6 +114,44 @@ fn an_exported_checkpoint_generates_deterministically() {
     assert_ne!(run(3), run(4));
 }
 
+#[test]
+fn a_run_with_position_planes_exports_a_model_the_pipeline_feeds_them_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = Recipe {
+        position_planes: true,
+        layout_spread: 0.25,
+        ..Recipe::tiny()
+    };
+    let run = TrainOptions {
+        recipe,
+        ..options(dir.path(), 2, false, 2)
+    };
+    let summary = train(&run, &mut Quiet).unwrap();
+    let pipeline = Pipeline::load(&summary.model_dir, &LoadOptions::default()).unwrap();
+    assert!(pipeline.takes_positions() && pipeline.takes_first_frame());
+    let plain = tempfile::tempdir().unwrap();
+    let summary = train(&options(plain.path(), 1, false, 1), &mut Quiet).unwrap();
+    let without = Pipeline::load(&summary.model_dir, &LoadOptions::default()).unwrap();
+    assert!(!without.takes_positions() && without.takes_first_frame());
+    // The pipeline builds the 10 input channels and generates; so does image-to-video.
+    let defaults = pipeline.defaults().clone();
+    let request = defaults.request("a red ball moving left on green grass");
+    let video = pipeline.generate(&request, &mut NoProgress).unwrap();
+    assert_eq!(video.dims().unwrap(), (4, 256, 256));
+    let first = kino_pipeline::GenerateRequest {
+        keyframe_first: true,
+        ..request
+    };
+    assert_eq!(
+        pipeline
+            .generate(&first, &mut NoProgress)
+            .unwrap()
+            .dims()
+            .unwrap(),
+        (4, 256, 256)
+    );
+}
+
 /// Keyframe-first sampling is exactly a text-only clip followed by an image-to-video clip from
 /// its first frame, and it differs from one text-only pass.
 #[test]

@@ -63,6 +63,12 @@ pub fn mini(args: &TrainMiniArgs, quiet: bool) -> anyhow::Result<()> {
     if let Some(seed) = args.seed {
         recipe.seed = seed;
     }
+    if let Some(spread) = args.layout_spread {
+        recipe.layout_spread = spread;
+    }
+    if let Some(planes) = args.position_planes {
+        recipe.position_planes = planes;
+    }
     let options = TrainOptions {
         out: args.out.clone(),
         recipe,

@@ -29,6 +29,49 @@ pub fn first_frame_condition(first: &Tensor, given: &[bool], frames: usize) -> R
     Tensor::cat(&[&head, &rest], 2)
 }
 
+/// Channels [`position_planes`] adds: frame, row and column.
+pub const POSITION_PLANES: usize = 3;
+
+/// Absolute position channels `(B, 3, T, H, W)`: the frame index, row and column, each
+/// mapped linearly onto `[-1, 1]` (0 when that axis has one entry). Wan's transformer knows
+/// positions only relative to each other (3D RoPE), which large models overcome from content;
+/// a small pixel-space model stacks these after its conditioning channels instead, so the
+/// patch embedding turns them into an absolute position embedding ("CoordConv") and the
+/// model can place an object where its caption's scenes put it, instead of wherever the seed
+/// noise happens to suggest one.
+pub fn position_planes(
+    batch: usize,
+    frames: usize,
+    height: usize,
+    width: usize,
+    device: &candle_core::Device,
+) -> Result<Tensor> {
+    let axis = |n: usize| -> Vec<f32> {
+        (0..n)
+            .map(|i| {
+                if n > 1 {
+                    2.0 * i as f32 / (n - 1) as f32 - 1.0
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    };
+    let (ts, ys, xs) = (axis(frames), axis(height), axis(width));
+    let plane = frames * height * width;
+    let mut values = Vec::with_capacity(POSITION_PLANES * plane);
+    for axis in 0..POSITION_PLANES {
+        for &t in &ts {
+            for &y in &ys {
+                values.extend(xs.iter().map(|&x| [t, y, x][axis]));
+            }
+        }
+    }
+    let one = Tensor::from_vec(values, (1, POSITION_PLANES, frames, height, width), device)?;
+    one.broadcast_as((batch, POSITION_PLANES, frames, height, width))?
+        .contiguous()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,5 +95,36 @@ mod tests {
         assert_eq!(cond.get(1)?.abs()?.sum_all()?.to_scalar::<f32>()?, 0.0);
         assert_eq!(cond.dtype(), DType::F32);
         Ok(())
+    }
+
+    #[test]
+    fn position_planes_span_minus_one_to_one_along_their_axis() {
+        let p = position_planes(2, 3, 4, 5, &Device::Cpu).unwrap();
+        assert_eq!(p.dims(), &[2, 3, 3, 4, 5]);
+        let v = |b: usize, c: usize, t: usize, y: usize, x: usize| {
+            p.get(b)
+                .unwrap()
+                .get(c)
+                .unwrap()
+                .get(t)
+                .unwrap()
+                .get(y)
+                .unwrap()
+                .get(x)
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+        };
+        assert_eq!(
+            (v(1, 0, 0, 2, 3), v(1, 0, 1, 2, 3), v(1, 0, 2, 0, 0)),
+            (-1.0, 0.0, 1.0)
+        );
+        assert_eq!((v(0, 1, 2, 0, 4), v(0, 1, 0, 3, 1)), (-1.0, 1.0));
+        assert_eq!((v(0, 2, 1, 1, 0), v(0, 2, 1, 1, 4)), (-1.0, 1.0));
+        let single = position_planes(1, 1, 1, 1, &Device::Cpu).unwrap();
+        assert_eq!(
+            single.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            vec![0.0; 3]
+        );
     }
 }
