@@ -344,12 +344,7 @@ impl Pipeline {
                 false,
             ),
         };
-        let condition = kino_models::dit::first_frame_condition(&first, &[given], t)?;
-        if !self.takes_positions() {
-            return Ok(Some(condition));
-        }
-        let positions = kino_models::dit::position_planes(1, t, h, w, &self.device)?;
-        Tensor::cat(&[&condition, &positions], 1).map(Some)
+        kino_models::dit::condition_channels(&first, &[given], t, self.takes_positions()).map(Some)
     }
 
     /// The prompt's embeddings, and the negative prompt's when guidance is on; the text

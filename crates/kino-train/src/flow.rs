@@ -32,14 +32,9 @@ pub fn first_frame_condition(
     first_frames: &[bool],
     recipe: &Recipe,
 ) -> Result<Tensor> {
-    let (b, _, frames, h, w) = clips.dims5()?;
+    let frames = clips.dim(2)?;
     let first = clips.narrow(2, 0, 1)?.squeeze(2)?;
-    let condition = kino_models::dit::first_frame_condition(&first, first_frames, frames)?;
-    if !recipe.position_planes {
-        return Ok(condition);
-    }
-    let positions = kino_models::dit::position_planes(b, frames, h, w, clips.device())?;
-    Tensor::cat(&[&condition, &positions], 1)
+    kino_models::dit::condition_channels(&first, first_frames, frames, recipe.position_planes)
 }
 
 /// Tokenizes captions for training exactly as the pipeline does (lower case, `</s>`, padded).

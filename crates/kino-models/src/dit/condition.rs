@@ -29,6 +29,23 @@ pub fn first_frame_condition(first: &Tensor, given: &[bool], frames: usize) -> R
     Tensor::cat(&[&head, &rest], 2)
 }
 
+/// The whole conditioning input of a first-frame model: [`first_frame_condition`], then
+/// [`position_planes`] when the model takes them (`(B, 1 + C [+ 3], T, H, W)`).
+pub fn condition_channels(
+    first: &Tensor,
+    given: &[bool],
+    frames: usize,
+    with_positions: bool,
+) -> Result<Tensor> {
+    let condition = first_frame_condition(first, given, frames)?;
+    if !with_positions {
+        return Ok(condition);
+    }
+    let (b, _, h, w) = first.dims4()?;
+    let positions = position_planes(b, frames, h, w, first.device())?.to_dtype(first.dtype())?;
+    Tensor::cat(&[&condition, &positions], 1)
+}
+
 /// Channels [`position_planes`] adds: frame, row and column.
 pub const POSITION_PLANES: usize = 3;
 

@@ -33,7 +33,7 @@ pub mod transformer;
 
 pub use attention::{AttentionTiles, WanAttention, attention};
 pub use block::WanTransformerBlock;
-pub use condition::{POSITION_PLANES, first_frame_condition, position_planes};
+pub use condition::{POSITION_PLANES, condition_channels, first_frame_condition, position_planes};
 pub use embeddings::{Conditions, PatchEmbedding, WanTimeTextEmbedding, timestep_embedding};
 pub use rope::{RopeTables, WanRotaryPosEmbed, rope};
 pub use transformer::WanTransformer3D;
