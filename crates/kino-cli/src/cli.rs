@@ -92,6 +92,10 @@ pub struct EvalMiniArgs {
     /// The sampler's flow shift (default: the model's).
     #[arg(long)]
     pub flow_shift: Option<f64>,
+    /// Judge image-to-video instead: the world renders each prompt's first frame and the
+    /// model continues it (the motion pass alone, on a keyframe known to be right).
+    #[arg(long)]
+    pub world_first_frame: bool,
 }
 
 /// `kino train ...`
@@ -125,13 +129,17 @@ pub struct TrainMiniArgs {
     pub seed: Option<u64>,
     /// How widely training layouts vary about each scene's canonical one, 0 to 1 (default:
     /// the recipe's, 1, the world's full variety). Ignored with --resume.
-    #[arg(long, value_parser = parse_spread)]
+    #[arg(long, value_parser = parse_unit_interval)]
     pub layout_spread: Option<f64>,
     /// Give the transformer absolute position planes (frame, row, column) after its
     /// conditioning channels: true or false (default: the recipe's, false). Ignored with
     /// --resume.
     #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
     pub position_planes: Option<bool>,
+    /// Share of training clips conditioned on their first frame (image-to-video), 0 to 1
+    /// (default: the recipe's, 0.25). Ignored with --resume.
+    #[arg(long, value_parser = parse_unit_interval)]
+    pub first_frame_share: Option<f64>,
     /// Continue the run in --out from its last checkpoint.
     #[arg(long)]
     pub resume: bool,
@@ -407,8 +415,8 @@ pub struct BenchEncodeArgs {
     pub format: FormatArg,
 }
 
-/// A layout spread: a number from 0 to 1.
-fn parse_spread(text: &str) -> Result<f64, String> {
+/// A number from 0 to 1 (a layout spread, a share of clips).
+fn parse_unit_interval(text: &str) -> Result<f64, String> {
     let value: f64 = text
         .parse()
         .map_err(|_| format!("`{text}` is not a number"))?;

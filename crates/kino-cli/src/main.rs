@@ -1,6 +1,7 @@
 //! The `kino` binary: a thin layer that parses flags into request structs and calls the
 //! library crates. Exit codes: 0 ok, 1 the work failed, 2 bad usage.
 
+mod allocator;
 mod cli;
 mod cli_movie;
 mod commands;
@@ -10,6 +11,7 @@ mod progress;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    allocator::tune();
     let cli = cli::Cli::parse();
     match commands::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,

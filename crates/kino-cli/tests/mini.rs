@@ -155,6 +155,28 @@ fn a_trained_folder_generates_and_evaluates() {
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["clips"].as_array().unwrap().len(), 2);
     assert!(report["scores"]["motion"]["total"].as_u64().unwrap() >= 2);
+
+    // eval of image-to-video alone: the world draws each prompt's first frame.
+    let eval = kino(&[
+        "eval",
+        "mini",
+        "--model",
+        s(&model),
+        "--count",
+        "1",
+        "--seeds",
+        "1",
+        "--world-first-frame",
+        "--sheet",
+        s(&dir.path().join("worst-i2v.png")),
+    ]);
+    let stdout = String::from_utf8_lossy(&eval.stdout);
+    assert!(
+        eval.status.success(),
+        "{}",
+        String::from_utf8_lossy(&eval.stderr)
+    );
+    assert!(stdout.contains("1 clips (1 prompts x 1 seeds)"), "{stdout}");
 }
 
 #[test]

@@ -12,8 +12,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use candle_core::{Device, Tensor};
 use kino_pipeline::{GenerateRequest, ModelDefaults, NoProgress, Pipeline, PipelineError};
-use kino_world::{Motion, SceneSpec, Shape, Split, classify_motion, classify_shape, measure};
+use kino_world::{
+    Motion, RenderSettings, SceneSpec, Shape, Split, classify_motion, classify_shape, measure,
+};
 use serde::Serialize;
 
 /// The verdict on one object of one clip.
@@ -185,22 +188,66 @@ pub fn read_prompts(path: &Path) -> Result<Vec<(SceneSpec, String)>, String> {
     Ok(out)
 }
 
+/// Where an evaluated clip's first frame comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FirstFrame {
+    /// None: text to video (the model's own sampling, keyframe first or one pass).
+    #[default]
+    Generated,
+    /// The world renders the prompt's scene and its first frame starts an image-to-video
+    /// generation: this judges the motion pass alone, on a keyframe known to be right.
+    World,
+}
+
+/// The world's first frame of `spec` at the model's native size, `(H, W, 3)` in `[0, 1]`
+/// (layout drawn from `seed`).
+pub fn world_first_frame(
+    spec: &SceneSpec,
+    sampling: &ModelDefaults,
+    seed: u64,
+) -> Result<Tensor, PipelineError> {
+    let settings = RenderSettings {
+        width: sampling.width as u32,
+        height: sampling.height as u32,
+        fps: sampling.fps,
+        frames: 1,
+        seed: kino_world::mix64(0x6b65_7966 ^ seed), // "keyf"
+    };
+    let world_error = |message: String| PipelineError::Model {
+        stage: "the world's first frame",
+        source: candle_core::Error::Msg(message),
+    };
+    let clip = kino_world::render(spec, &settings).map_err(|e| world_error(e.to_string()))?;
+    let values: Vec<f32> = clip.frames[0]
+        .iter()
+        .map(|&v| f32::from(v) / 255.0)
+        .collect();
+    Tensor::from_vec(values, (sampling.height, sampling.width, 3), &Device::Cpu)
+        .map_err(|e| world_error(e.to_string()))
+}
+
 /// Generates each prompt with each of `seeds` seeds at the model's native size, sampled as
-/// `sampling` says (usually `pipeline.defaults()`), and judges it; `on_clip` sees each
-/// verdict as it is made.
+/// `sampling` says (usually `pipeline.defaults()`), its first frame as `first_frame` says,
+/// and judges it; `on_clip` sees each verdict as it is made.
 pub fn evaluate(
     pipeline: &Pipeline,
     sampling: &ModelDefaults,
     prompts: &[(SceneSpec, String)],
     seeds: u64,
+    first_frame: FirstFrame,
     on_clip: &mut dyn FnMut(&ClipVerdict),
 ) -> Result<Vec<ClipVerdict>, PipelineError> {
     let mut clips = Vec::with_capacity(prompts.len() * seeds as usize);
     for (spec, prompt) in prompts {
         for seed in 0..seeds {
+            let first_frame = match first_frame {
+                FirstFrame::Generated => None,
+                FirstFrame::World => Some(world_first_frame(spec, sampling, seed)?),
+            };
             let request = GenerateRequest {
                 seed,
                 output_size: None,
+                first_frame,
                 ..sampling.request(prompt)
             };
             let video = pipeline.generate(&request, &mut NoProgress)?;

@@ -49,9 +49,25 @@ pub fn mini(args: &EvalMiniArgs, quiet: bool) -> anyhow::Result<()> {
         }
         sampling.flow_shift = Some(shift);
     }
-    let clips = eval::evaluate(&pipeline, &sampling, &prompts, args.seeds, &mut |_| {
-        bar.inc(1)
-    })?;
+    let first_frame = if args.world_first_frame {
+        if !pipeline.takes_first_frame() {
+            crate::usage_bail!(
+                "--world-first-frame: {} takes no first frame",
+                model_dir.display()
+            );
+        }
+        eval::FirstFrame::World
+    } else {
+        eval::FirstFrame::Generated
+    };
+    let clips = eval::evaluate(
+        &pipeline,
+        &sampling,
+        &prompts,
+        args.seeds,
+        first_frame,
+        &mut |_| bar.inc(1),
+    )?;
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
     let scores = eval::score(&clips);
@@ -63,6 +79,9 @@ pub fn mini(args: &EvalMiniArgs, quiet: bool) -> anyhow::Result<()> {
         args.seeds,
         model_dir.display()
     );
+    if first_frame == eval::FirstFrame::World {
+        println!("first frames: the world's, so this judges image-to-video alone");
+    }
     println!(
         "{:<22} {:>7} {:>6} {:>9}",
         "attribute", "correct", "total", "accuracy"

@@ -69,6 +69,9 @@ pub fn mini(args: &TrainMiniArgs, quiet: bool) -> anyhow::Result<()> {
     if let Some(planes) = args.position_planes {
         recipe.position_planes = planes;
     }
+    if let Some(share) = args.first_frame_share {
+        recipe.first_frame_share = share;
+    }
     let options = TrainOptions {
         out: args.out.clone(),
         recipe,

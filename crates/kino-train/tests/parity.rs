@@ -1,0 +1,59 @@
+//! The network trains through the same function it samples with: the DiT's forward with
+//! trainable weights (our fused training kernels) equals its forward from a loaded model
+//! folder (candle's inference kernels), on the shipped weights.
+
+#![allow(clippy::unwrap_used)] // in tests a failed unwrap is a failed test
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use kino_models::WanTransformerConfig;
+use kino_models::dit::WanTransformer3D;
+use kino_train::{MiniModel, Recipe};
+
+#[test]
+fn the_training_forward_equals_the_inference_forward() {
+    let device = Device::Cpu;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/kino-mini");
+    let recipe = Recipe::default();
+    let dit_file = dir.join("transformer/diffusion_pytorch_model.safetensors");
+    let weights = candle_core::safetensors::load(&dit_file, &device).unwrap();
+    let config: WanTransformerConfig = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("transformer/config.json")).unwrap(),
+    )
+    .unwrap();
+    let inference = WanTransformer3D::new(
+        &config,
+        VarBuilder::from_tensors(weights.clone(), DType::F32, &device),
+    )
+    .unwrap();
+    let model = MiniModel::new(&recipe, kino_train::vocabulary::pieces().len(), &device).unwrap();
+    for (name, var) in model.named_vars() {
+        if let Some(leaf) = name.strip_prefix("transformer.") {
+            var.set(&weights[leaf]).unwrap();
+        }
+    }
+    let (b, t, h, w) = (2, recipe.frames, recipe.height, recipe.width);
+    let input = Tensor::randn(0f32, 1.0, (b, 7, t, h, w), &device).unwrap();
+    let timesteps = Tensor::new(&[900f32, 300.0], &device).unwrap();
+    let text = Tensor::randn(
+        0f32,
+        1.0,
+        (b, recipe.max_sequence_length, recipe.text_dim),
+        &device,
+    )
+    .unwrap();
+    let expected = inference.forward(&input, &timesteps, &text).unwrap();
+    let trained = model.dit.forward(&input, &timesteps, &text).unwrap();
+    let diff = (expected - trained)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(
+        diff < 1e-3,
+        "training and inference forwards differ by {diff}"
+    );
+}
