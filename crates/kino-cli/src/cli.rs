@@ -140,6 +140,11 @@ pub struct TrainMiniArgs {
     /// (default: the recipe's, 0.25). Ignored with --resume.
     #[arg(long, value_parser = parse_unit_interval)]
     pub first_frame_share: Option<f64>,
+    /// Repeat a given first frame at every frame of the conditioning channels (true), or
+    /// give it at frame 0 only as Wan does (false, the recipe's default). Ignored with
+    /// --resume.
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
+    pub first_frame_everywhere: Option<bool>,
     /// Continue the run in --out from its last checkpoint.
     #[arg(long)]
     pub resume: bool,

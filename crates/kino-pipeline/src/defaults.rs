@@ -41,6 +41,9 @@ pub struct ModelDefaults {
     /// the shift of training's noise levels).
     #[serde(default)]
     pub flow_shift: Option<f64>,
+    /// Where a first frame goes in the conditioning channels, as the model was trained.
+    #[serde(default)]
+    pub first_frame_layout: kino_models::dit::FirstFrameLayout,
 }
 
 impl ModelDefaults {
@@ -60,6 +63,7 @@ impl ModelDefaults {
             vocabulary: None,
             keyframe_first: false,
             flow_shift: None,
+            first_frame_layout: kino_models::dit::FirstFrameLayout::FirstFrameOnly,
         }
     }
 

@@ -344,7 +344,14 @@ impl Pipeline {
                 false,
             ),
         };
-        kino_models::dit::condition_channels(&first, &[given], t, self.takes_positions()).map(Some)
+        kino_models::dit::condition_channels(
+            &first,
+            &[given],
+            t,
+            self.defaults.first_frame_layout,
+            self.takes_positions(),
+        )
+        .map(Some)
     }
 
     /// The prompt's embeddings, and the negative prompt's when guidance is on; the text

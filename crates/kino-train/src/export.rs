@@ -33,7 +33,8 @@ pub fn model_index(recipe: &Recipe) -> Value {
             "output_height": DEFAULT_OUTPUT_SIDE,
             "output_width": DEFAULT_OUTPUT_SIDE,
             "vocabulary": "kino-world",
-            "keyframe_first": recipe.keyframe_first
+            "keyframe_first": recipe.keyframe_first,
+            "first_frame_layout": recipe.first_frame_layout
         },
         "scheduler": ["diffusers", "UniPCMultistepScheduler"],
         "text_encoder": ["transformers", "UMT5EncoderModel"],

@@ -34,7 +34,13 @@ pub fn first_frame_condition(
 ) -> Result<Tensor> {
     let frames = clips.dim(2)?;
     let first = clips.narrow(2, 0, 1)?.squeeze(2)?;
-    kino_models::dit::condition_channels(&first, first_frames, frames, recipe.position_planes)
+    kino_models::dit::condition_channels(
+        &first,
+        first_frames,
+        frames,
+        recipe.first_frame_layout,
+        recipe.position_planes,
+    )
 }
 
 /// Tokenizes captions for training exactly as the pipeline does (lower case, `</s>`, padded).

@@ -76,6 +76,10 @@ pub struct Recipe {
     /// yet shown to help: a 1,200-step run with them scored lower still at step 1,100.
     #[serde(default)]
     pub position_planes: bool,
+    /// Where a given first frame sits in the conditioning channels: at frame 0 only (Wan's
+    /// layout, what checkpoints written before the field existed used) or at every frame.
+    #[serde(default)]
+    pub first_frame_layout: kino_models::dit::FirstFrameLayout,
     /// Share of steps whose caption is dropped (replaced by ""), for classifier-free guidance.
     pub caption_dropout: f64,
     /// Share of clips conditioned on their clean first frame (image-to-video).
@@ -121,6 +125,7 @@ impl Default for Recipe {
             foreground_from_step: default_foreground_from_step(),
             layout_spread: 1.0,
             position_planes: false,
+            first_frame_layout: kino_models::dit::FirstFrameLayout::FirstFrameOnly,
             caption_dropout: 0.1,
             first_frame_share: 0.25,
             seed: 0,

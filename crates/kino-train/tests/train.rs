@@ -187,3 +187,71 @@ fn keyframe_first_is_text_to_video_then_image_to_video_from_its_first_frame() {
     assert_eq!(two_pass.to_rgb8().unwrap(), by_hand.to_rgb8().unwrap());
     assert_ne!(two_pass.to_rgb8().unwrap(), scene.to_rgb8().unwrap());
 }
+
+/// A run that repeats the first frame at every frame records that layout in its model folder,
+/// and the pipeline conditions image-to-video with it (the same weights under the other
+/// layout make another clip).
+#[test]
+fn a_run_with_the_first_frame_everywhere_records_the_layout_the_pipeline_uses() {
+    use kino_models::dit::FirstFrameLayout;
+    let dir = tempfile::tempdir().unwrap();
+    let run = TrainOptions {
+        recipe: Recipe {
+            first_frame_layout: FirstFrameLayout::EveryFrame,
+            ..Recipe::tiny()
+        },
+        ..options(dir.path(), 2, false, 2)
+    };
+    let summary = train(&run, &mut Quiet).unwrap();
+    let i2v = |model_dir: &Path| {
+        let pipeline = Pipeline::load(model_dir, &LoadOptions::default()).unwrap();
+        let defaults = pipeline.defaults().clone();
+        let frame = kino_world::render(
+            &kino_world::parse("a red ball moving left on green grass")
+                .unwrap()
+                .spec,
+            &kino_world::RenderSettings {
+                width: defaults.width as u32,
+                height: defaults.height as u32,
+                fps: defaults.fps,
+                frames: 1,
+                seed: 3,
+            },
+        )
+        .unwrap()
+        .frames[0]
+            .iter()
+            .map(|&v| f32::from(v) / 255.0)
+            .collect::<Vec<_>>();
+        let request = kino_pipeline::GenerateRequest {
+            first_frame: Some(
+                Tensor::from_vec(
+                    frame,
+                    (defaults.height, defaults.width, 3),
+                    &candle_core::Device::Cpu,
+                )
+                .unwrap(),
+            ),
+            ..defaults.request("a red ball moving left on green grass")
+        };
+        let video = pipeline.generate(&request, &mut NoProgress).unwrap();
+        (defaults.first_frame_layout, video.to_rgb8().unwrap())
+    };
+    let (layout, every) = i2v(&summary.model_dir);
+    assert_eq!(layout, FirstFrameLayout::EveryFrame);
+    // The same weights, told the other layout.
+    let index = summary.model_dir.join("model_index.json");
+    let text = std::fs::read_to_string(&index).unwrap();
+    assert!(
+        text.contains("\"first_frame_layout\": \"every_frame\""),
+        "{text}"
+    );
+    std::fs::write(
+        &index,
+        text.replace("\"every_frame\"", "\"first_frame_only\""),
+    )
+    .unwrap();
+    let (layout, only) = i2v(&summary.model_dir);
+    assert_eq!(layout, FirstFrameLayout::FirstFrameOnly);
+    assert_ne!(every, only);
+}

@@ -72,6 +72,13 @@ pub fn mini(args: &TrainMiniArgs, quiet: bool) -> anyhow::Result<()> {
     if let Some(share) = args.first_frame_share {
         recipe.first_frame_share = share;
     }
+    if let Some(everywhere) = args.first_frame_everywhere {
+        recipe.first_frame_layout = if everywhere {
+            kino_models::dit::FirstFrameLayout::EveryFrame
+        } else {
+            kino_models::dit::FirstFrameLayout::FirstFrameOnly
+        };
+    }
     let options = TrainOptions {
         out: args.out.clone(),
         recipe,

@@ -5,10 +5,32 @@
 
 use candle_core::{Result, Tensor};
 
+/// Where the given first frame sits in the conditioning channels. Recorded per model
+/// (`first_frame_layout` in kino-mini's `_kino_defaults`): a model samples with the layout it
+/// was trained on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FirstFrameLayout {
+    /// Wan's image-to-video layout: the frame at frame 0, zeros after it. Later frames must
+    /// look the frame up through attention across time.
+    #[default]
+    FirstFrameOnly,
+    /// The frame repeated at every frame (the mask still marks frame 0 alone), so every token
+    /// holds the given frame's content at its own place: keeping or shifting it becomes a
+    /// lookup among spatial neighbours instead of one across time.
+    EveryFrame,
+}
+
 /// The conditioning channels `(B, 1 + C, T, H, W)` for `first` `(B, C, H, W)` first frames:
-/// for clip `b` with `given[b]`, frame 0 holds a mask of ones and `first[b]`; everything
-/// else is zero (a clip without a first frame sees only zeros, as in text-only training).
-pub fn first_frame_condition(first: &Tensor, given: &[bool], frames: usize) -> Result<Tensor> {
+/// for clip `b` with `given[b]`, frame 0 holds a mask of ones, and `first[b]` sits where
+/// `layout` says; everything else is zero (a clip without a first frame sees only zeros, as
+/// in text-only training).
+pub fn first_frame_condition(
+    first: &Tensor,
+    given: &[bool],
+    frames: usize,
+    layout: FirstFrameLayout,
+) -> Result<Tensor> {
     let (b, c, h, w) = first.dims4()?;
     if given.len() != b {
         candle_core::bail!(
@@ -19,14 +41,24 @@ pub fn first_frame_condition(first: &Tensor, given: &[bool], frames: usize) -> R
     let device = first.device();
     let flags: Vec<f32> = given.iter().map(|&g| f32::from(u8::from(g))).collect();
     let flags = Tensor::from_vec(flags, (b, 1, 1, 1), device)?.to_dtype(first.dtype())?;
-    let mask = flags.broadcast_as((b, 1, h, w))?;
-    let frame = first.broadcast_mul(&flags)?;
-    let head = Tensor::cat(&[&mask, &frame], 1)?.unsqueeze(2)?; // (B, 1 + C, 1, H, W)
-    if frames == 1 {
-        return Ok(head);
-    }
-    let rest = Tensor::zeros((b, 1 + c, frames - 1, h, w), first.dtype(), device)?;
-    Tensor::cat(&[&head, &rest], 2)
+    let mask = flags.broadcast_as((b, 1, h, w))?.unsqueeze(2)?; // (B, 1, 1, H, W)
+    let frame = first.broadcast_mul(&flags)?.unsqueeze(2)?; // (B, C, 1, H, W)
+    let (mask, frame) = if frames == 1 {
+        (mask, frame)
+    } else {
+        let no_mask = Tensor::zeros((b, 1, frames - 1, h, w), first.dtype(), device)?;
+        let later = match layout {
+            FirstFrameLayout::FirstFrameOnly => {
+                Tensor::zeros((b, c, frames - 1, h, w), first.dtype(), device)?
+            }
+            FirstFrameLayout::EveryFrame => frame.broadcast_as((b, c, frames - 1, h, w))?,
+        };
+        (
+            Tensor::cat(&[&mask, &no_mask], 2)?,
+            Tensor::cat(&[&frame, &later], 2)?,
+        )
+    };
+    Tensor::cat(&[&mask, &frame], 1)?.contiguous()
 }
 
 /// The whole conditioning input of a first-frame model: [`first_frame_condition`], then
@@ -35,9 +67,10 @@ pub fn condition_channels(
     first: &Tensor,
     given: &[bool],
     frames: usize,
+    layout: FirstFrameLayout,
     with_positions: bool,
 ) -> Result<Tensor> {
-    let condition = first_frame_condition(first, given, frames)?;
+    let condition = first_frame_condition(first, given, frames, layout)?;
     if !with_positions {
         return Ok(condition);
     }
@@ -97,7 +130,7 @@ mod tests {
     #[test]
     fn only_given_clips_see_their_first_frame_and_mask() -> Result<()> {
         let first = Tensor::arange(1f32, 17.0, &Device::Cpu)?.reshape((2, 2, 2, 2))?;
-        let cond = first_frame_condition(&first, &[true, false], 3)?;
+        let cond = first_frame_condition(&first, &[true, false], 3, FirstFrameLayout::default())?;
         assert_eq!(cond.dims(), &[2, 3, 3, 2, 2]);
         // Clip 0, frame 0: mask ones, then its frame.
         let c0 = cond.get(0)?.narrow(1, 0, 1)?.squeeze(1)?;
@@ -111,6 +144,29 @@ mod tests {
         assert_eq!(later.abs()?.sum_all()?.to_scalar::<f32>()?, 0.0);
         assert_eq!(cond.get(1)?.abs()?.sum_all()?.to_scalar::<f32>()?, 0.0);
         assert_eq!(cond.dtype(), DType::F32);
+        Ok(())
+    }
+
+    #[test]
+    fn every_frame_repeats_the_first_frame_but_masks_frame_0_alone() -> Result<()> {
+        let first = Tensor::arange(1f32, 17.0, &Device::Cpu)?.reshape((2, 2, 2, 2))?;
+        let cond = first_frame_condition(&first, &[true, false], 3, FirstFrameLayout::EveryFrame)?;
+        assert_eq!(cond.dims(), &[2, 3, 3, 2, 2]);
+        let clip0 = cond.get(0)?; // (1 + C, T, H, W)
+        let mask = clip0.get(0)?.flatten_from(1)?.sum(1)?.to_vec1::<f32>()?;
+        assert_eq!(mask, vec![4.0, 0.0, 0.0]);
+        for t in 0..3 {
+            assert_eq!(
+                clip0
+                    .narrow(0, 1, 2)?
+                    .narrow(1, t, 1)?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?,
+                first.get(0)?.flatten_all()?.to_vec1::<f32>()?,
+                "frame {t}"
+            );
+        }
+        assert_eq!(cond.get(1)?.abs()?.sum_all()?.to_scalar::<f32>()?, 0.0);
         Ok(())
     }
 

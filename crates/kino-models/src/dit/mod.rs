@@ -33,7 +33,9 @@ pub mod transformer;
 
 pub use attention::{AttentionTiles, WanAttention, attention};
 pub use block::WanTransformerBlock;
-pub use condition::{POSITION_PLANES, condition_channels, first_frame_condition, position_planes};
+pub use condition::{
+    FirstFrameLayout, POSITION_PLANES, condition_channels, first_frame_condition, position_planes,
+};
 pub use embeddings::{Conditions, PatchEmbedding, WanTimeTextEmbedding, timestep_embedding};
 pub use rope::{RopeTables, WanRotaryPosEmbed, rope};
 pub use transformer::WanTransformer3D;
