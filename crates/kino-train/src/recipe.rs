@@ -78,6 +78,9 @@ pub struct Recipe {
     pub position_planes: bool,
     /// Where a given first frame sits in the conditioning channels: at frame 0 only (Wan's
     /// layout, what checkpoints written before the field existed used) or at every frame.
+    /// Measured: at every frame, objects persist through the clip (with frame 0 only they
+    /// vanish after the first temporal patch), but a 2,600-step run scored no better (colour
+    /// 60.7%, motion 7.1% at step 2,400).
     #[serde(default)]
     pub first_frame_layout: kino_models::dit::FirstFrameLayout,
     /// Share of steps whose caption is dropped (replaced by ""), for classifier-free guidance.
