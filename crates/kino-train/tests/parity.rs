@@ -44,14 +44,7 @@ fn the_training_forward_equals_the_inference_forward() {
     .unwrap();
     let expected = inference.forward(&input, &timesteps, &text).unwrap();
     let trained = model.dit.forward(&input, &timesteps, &text).unwrap();
-    let diff = (expected - trained)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    let diff = kino_testkit::max_abs_diff(&expected, &trained);
     assert!(
         diff < 1e-3,
         "training and inference forwards differ by {diff}"
