@@ -145,6 +145,24 @@ pub struct TrainMiniArgs {
     /// --resume.
     #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
     pub first_frame_everywhere: Option<bool>,
+    /// Initial gain of the self-attention query/key norms (default: the recipe's). Ignored
+    /// with --resume.
+    #[arg(long, value_parser = parse_positive)]
+    pub self_attention_gain: Option<f64>,
+    /// Initial gain of the cross-attention query/key norms (default: the recipe's). Ignored
+    /// with --resume.
+    #[arg(long, value_parser = parse_positive)]
+    pub cross_attention_gain: Option<f64>,
+    /// The smallest noise level the loss divides by (default: the recipe's, 0.2); 1 weighs
+    /// every noise level alike (a plain clean-clip loss). Ignored with --resume.
+    #[arg(long, value_parser = parse_positive)]
+    pub loss_sigma_floor: Option<f64>,
+    /// Peak learning rate (default: the recipe's). Ignored with --resume.
+    #[arg(long, value_parser = parse_positive)]
+    pub learning_rate: Option<f64>,
+    /// Linear warm-up steps (default: the recipe's). Ignored with --resume.
+    #[arg(long)]
+    pub warmup_steps: Option<usize>,
     /// Continue the run in --out from its last checkpoint.
     #[arg(long)]
     pub resume: bool,
@@ -429,5 +447,17 @@ fn parse_unit_interval(text: &str) -> Result<f64, String> {
         Ok(value)
     } else {
         Err(format!("{value} is outside 0 to 1"))
+    }
+}
+
+/// A finite number above zero (a gain, a learning rate).
+fn parse_positive(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))?;
+    if value.is_finite() && value > 0.0 {
+        Ok(value)
+    } else {
+        Err(format!("{value} is not a number above 0"))
     }
 }

@@ -79,38 +79,18 @@ impl MiniModel {
         vars
     }
 
-    /// Seeded initial weights: norms 1, biases 0, the output projection 0 (the untrained
-    /// model predicts zero flow), modulation tables N(0, 1/dim), token embeddings N(0, 1), the
-    /// relative-position bias 0, and every other matrix N(0, 1/fan_in).
+    /// Seeded initial weights: norms 1 (the attention query/key norms the recipe's gains),
+    /// biases 0, the output projection 0 (the untrained model predicts zero flow), modulation
+    /// tables N(0, 1/dim), token embeddings N(0, 1), the relative-position bias 0, and every
+    /// other matrix N(0, 1/fan_in).
     fn initialise(&self, recipe: &Recipe) -> Result<()> {
         let mut rng = Rng::new(kino_world::mix64(recipe.seed ^ 0x696e_6974)); // "init"
         for (name, var) in self.named_vars() {
             let dims = var.as_tensor().dims().to_vec();
             let n: usize = dims.iter().product();
-            let leaf = name.rsplit('.').next().unwrap_or("");
-            let std = if name.ends_with("norm_q.weight")
-                || name.ends_with("norm_k.weight")
-                || name.ends_with("norm2.weight")
-                || name.ends_with("layer_norm.weight")
-            {
-                None // ones
-            } else if leaf == "bias"
-                || name.starts_with(&format!("{TRANSFORMER}.proj_out."))
-                || name.contains("relative_attention_bias")
-            {
-                Some(0.0)
-            } else if leaf == "scale_shift_table" {
-                Some(1.0 / (recipe.dim as f64).sqrt())
-            } else if name.ends_with("shared.weight") {
-                Some(1.0)
-            } else {
-                let fan_in: usize = dims.iter().skip(1).product::<usize>().max(1);
-                Some(1.0 / (fan_in as f64).sqrt())
-            };
-            let values: Vec<f32> = match std {
-                None => vec![1.0; n],
-                Some(0.0) => vec![0.0; n],
-                Some(s) => (0..n).map(|_| (gaussian(&mut rng) * s) as f32).collect(),
+            let values: Vec<f32> = match initial_value(&name, &dims, recipe) {
+                Initial::Constant(value) => vec![value as f32; n],
+                Initial::Normal(std) => (0..n).map(|_| (gaussian(&mut rng) * std) as f32).collect(),
             };
             var.set(&Tensor::from_vec(values, dims, var.as_tensor().device())?)?;
         }
@@ -129,9 +109,85 @@ impl MiniModel {
     }
 }
 
+/// How one variable starts.
+enum Initial {
+    /// Every element this value (draws nothing from the seed's stream).
+    Constant(f64),
+    /// Independent normal draws of this standard deviation.
+    Normal(f64),
+}
+
+/// The initial value of the variable `name` of shape `dims` (see [`MiniModel::new`]).
+fn initial_value(name: &str, dims: &[usize], recipe: &Recipe) -> Initial {
+    let leaf = name.rsplit('.').next().unwrap_or("");
+    if name.ends_with("norm_q.weight") || name.ends_with("norm_k.weight") {
+        Initial::Constant(if name.contains(".attn1.") {
+            recipe.self_attention_gain
+        } else {
+            recipe.cross_attention_gain
+        })
+    } else if name.ends_with("norm2.weight") || name.ends_with("layer_norm.weight") {
+        Initial::Constant(1.0)
+    } else if leaf == "bias"
+        || name.starts_with(&format!("{TRANSFORMER}.proj_out."))
+        || name.contains("relative_attention_bias")
+    {
+        Initial::Constant(0.0)
+    } else if leaf == "scale_shift_table" {
+        Initial::Normal(1.0 / (recipe.dim as f64).sqrt())
+    } else if name.ends_with("shared.weight") {
+        Initial::Normal(1.0)
+    } else {
+        let fan_in: usize = dims.iter().skip(1).product::<usize>().max(1);
+        Initial::Normal(1.0 / (fan_in as f64).sqrt())
+    }
+}
+
 /// One standard normal draw (Box-Muller).
 pub fn gaussian(rng: &mut Rng) -> f64 {
     let u1 = rng.next_f64().max(1e-300);
     let u2 = rng.next_f64();
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // in tests a failed unwrap is a failed test
+    use super::*;
+
+    fn weights(recipe: &Recipe) -> Vec<(String, Vec<f32>)> {
+        let model = MiniModel::new(recipe, 40, &Device::Cpu).unwrap();
+        model
+            .named_vars()
+            .into_iter()
+            .map(|(name, var)| {
+                let values = var.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
+                (name, values)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn attention_gains_set_the_query_key_norms_and_nothing_else() {
+        let plain = Recipe::tiny();
+        let sharp = Recipe {
+            self_attention_gain: 1.7,
+            cross_attention_gain: 1.3,
+            ..Recipe::tiny()
+        };
+        let mut norms = 0;
+        for ((name, a), (_, b)) in weights(&plain).into_iter().zip(weights(&sharp)) {
+            if name.ends_with("norm_q.weight") || name.ends_with("norm_k.weight") {
+                norms += 1;
+                assert!(a.iter().all(|&v| v == 1.0), "{name}");
+                let gain = if name.contains(".attn1.") { 1.7 } else { 1.3 };
+                assert!(b.iter().all(|&v| v == gain), "{name}: {:?}", &b[..4]);
+            } else {
+                // Every other weight draws the same values from the seed's stream.
+                assert_eq!(a, b, "{name}");
+            }
+        }
+        // Self- and cross-attention, query and key, in each of the recipe's blocks.
+        assert_eq!(norms, 4 * plain.layers);
+    }
 }

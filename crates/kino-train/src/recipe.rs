@@ -83,6 +83,18 @@ pub struct Recipe {
     /// 60.7%, motion 7.1% at step 2,400).
     #[serde(default)]
     pub first_frame_layout: kino_models::dit::FirstFrameLayout,
+    /// Initial gain of the self-attention query/key RMS norms (`attn1.norm_q`, `norm_k`).
+    /// With unit gains and heads of 32 the attention logits of a query and key of average
+    /// size are at most `32 / sqrt(32) = 5.7`, too flat to pick one of 256 tokens (the
+    /// object's place in another frame); QKNorm (Henry et al., 2020) starts its logit scale
+    /// near `log2(L^2 - L)`, about 16 for L = 256 tokens, which a gain of 1.7 gives. Checkpoints
+    /// written before the field existed used 1.
+    #[serde(default = "unit_gain")]
+    pub self_attention_gain: f64,
+    /// Initial gain of the cross-attention query/key RMS norms (`attn2.norm_q`, `norm_k`), as
+    /// [`Recipe::self_attention_gain`] for the prompt's tokens.
+    #[serde(default = "unit_gain")]
+    pub cross_attention_gain: f64,
     /// Share of steps whose caption is dropped (replaced by ""), for classifier-free guidance.
     pub caption_dropout: f64,
     /// Share of clips conditioned on their clean first frame (image-to-video).
@@ -129,6 +141,8 @@ impl Default for Recipe {
             layout_spread: 1.0,
             position_planes: false,
             first_frame_layout: kino_models::dit::FirstFrameLayout::FirstFrameOnly,
+            self_attention_gain: 1.0,
+            cross_attention_gain: 1.0,
             caption_dropout: 0.1,
             first_frame_share: 0.25,
             seed: 0,
@@ -153,6 +167,11 @@ fn default_keyframe_first() -> bool {
 
 /// What checkpoints written before the field existed were trained on: the full variety.
 fn default_layout_spread() -> f64 {
+    1.0
+}
+
+/// What checkpoints written before the attention gains existed used.
+fn unit_gain() -> f64 {
     1.0
 }
 
@@ -320,6 +339,8 @@ mod tests {
         fields.remove("foreground_weight");
         fields.remove("foreground_from_step");
         fields.remove("keyframe_first");
+        fields.remove("self_attention_gain");
+        fields.remove("cross_attention_gain");
         let read: Recipe = serde_json::from_value(saved.clone()).unwrap();
         assert_eq!(read, recipe);
         // ... except the layout spread: those runs trained on the world's full variety.

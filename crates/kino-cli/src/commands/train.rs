@@ -79,6 +79,21 @@ pub fn mini(args: &TrainMiniArgs, quiet: bool) -> anyhow::Result<()> {
             kino_models::dit::FirstFrameLayout::FirstFrameOnly
         };
     }
+    if let Some(gain) = args.self_attention_gain {
+        recipe.self_attention_gain = gain;
+    }
+    if let Some(gain) = args.cross_attention_gain {
+        recipe.cross_attention_gain = gain;
+    }
+    if let Some(floor) = args.loss_sigma_floor {
+        recipe.loss_sigma_floor = floor;
+    }
+    if let Some(rate) = args.learning_rate {
+        recipe.learning_rate = rate;
+    }
+    if let Some(warmup) = args.warmup_steps {
+        recipe.warmup_steps = warmup;
+    }
     let options = TrainOptions {
         out: args.out.clone(),
         recipe,
