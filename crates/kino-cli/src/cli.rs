@@ -157,6 +157,10 @@ pub struct TrainMiniArgs {
     /// every noise level alike (a plain clean-clip loss). Ignored with --resume.
     #[arg(long, value_parser = parse_positive)]
     pub loss_sigma_floor: Option<f64>,
+    /// Self-attention heads per block that start as local heads (their query and key biases
+    /// a RoPE locality pattern; default: the recipe's, 0). Ignored with --resume.
+    #[arg(long)]
+    pub local_heads: Option<usize>,
     /// Peak learning rate (default: the recipe's). Ignored with --resume.
     #[arg(long, value_parser = parse_positive)]
     pub learning_rate: Option<f64>,

@@ -95,6 +95,15 @@ pub struct Recipe {
     /// [`Recipe::self_attention_gain`] for the prompt's tokens.
     #[serde(default = "unit_gain")]
     pub cross_attention_gain: f64,
+    /// Self-attention heads per block whose query and key biases start as a locality
+    /// pattern (the first heads of each block; 0: none, every head starts from its random
+    /// projections alone). See [`crate::model`]: such a head starts out looking at the
+    /// tokens around the query, at the same frame patch (even heads) or at every frame patch
+    /// (odd heads), as a small vision transformer needs to learn from little data
+    /// (d'Ascoli et al., "ConViT", 2021; Trockman and Kolter, "Mimetic Initialization of
+    /// Self-Attention Layers", 2023). Checkpoints written before the field existed used 0.
+    #[serde(default)]
+    pub local_heads: usize,
     /// Share of steps whose caption is dropped (replaced by ""), for classifier-free guidance.
     pub caption_dropout: f64,
     /// Share of clips conditioned on their clean first frame (image-to-video).
@@ -143,6 +152,7 @@ impl Default for Recipe {
             first_frame_layout: kino_models::dit::FirstFrameLayout::FirstFrameOnly,
             self_attention_gain: 1.0,
             cross_attention_gain: 1.0,
+            local_heads: 0,
             caption_dropout: 0.1,
             first_frame_share: 0.25,
             seed: 0,
@@ -341,6 +351,7 @@ mod tests {
         fields.remove("keyframe_first");
         fields.remove("self_attention_gain");
         fields.remove("cross_attention_gain");
+        fields.remove("local_heads");
         let read: Recipe = serde_json::from_value(saved.clone()).unwrap();
         assert_eq!(read, recipe);
         // ... except the layout spread: those runs trained on the world's full variety.

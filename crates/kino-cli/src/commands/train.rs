@@ -88,6 +88,9 @@ pub fn mini(args: &TrainMiniArgs, quiet: bool) -> anyhow::Result<()> {
     if let Some(floor) = args.loss_sigma_floor {
         recipe.loss_sigma_floor = floor;
     }
+    if let Some(heads) = args.local_heads {
+        recipe.local_heads = heads;
+    }
     if let Some(rate) = args.learning_rate {
         recipe.learning_rate = rate;
     }
