@@ -137,7 +137,7 @@ pub struct TrainMiniArgs {
     #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
     pub position_planes: Option<bool>,
     /// Share of training clips conditioned on their first frame (image-to-video), 0 to 1
-    /// (default: the recipe's, 0.25). Ignored with --resume.
+    /// (default: the recipe's, 0.5). Ignored with --resume.
     #[arg(long, value_parser = parse_unit_interval)]
     pub first_frame_share: Option<f64>,
     /// Repeat a given first frame at every frame of the conditioning channels (true), or
@@ -153,12 +153,12 @@ pub struct TrainMiniArgs {
     /// with --resume.
     #[arg(long, value_parser = parse_positive)]
     pub cross_attention_gain: Option<f64>,
-    /// The smallest noise level the loss divides by (default: the recipe's, 0.2); 1 weighs
-    /// every noise level alike (a plain clean-clip loss). Ignored with --resume.
+    /// The smallest noise level the loss divides by (default: the recipe's, 1: every noise
+    /// level weighs alike, a plain clean-clip loss; 0.2 was the earlier recipe's). Ignored with --resume.
     #[arg(long, value_parser = parse_positive)]
     pub loss_sigma_floor: Option<f64>,
     /// Self-attention heads per block that start as local heads (their query and key biases
-    /// a RoPE locality pattern; default: the recipe's, 0). Ignored with --resume.
+    /// a RoPE locality pattern; default: the recipe's, 2). Ignored with --resume.
     #[arg(long)]
     pub local_heads: Option<usize>,
     /// Peak learning rate (default: the recipe's). Ignored with --resume.

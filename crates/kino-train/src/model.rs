@@ -222,11 +222,16 @@ mod tests {
 
     #[test]
     fn attention_gains_set_the_query_key_norms_and_nothing_else() {
-        let plain = Recipe::tiny();
+        let plain = Recipe {
+            self_attention_gain: 1.0,
+            cross_attention_gain: 1.0,
+            local_heads: 0,
+            ..Recipe::tiny()
+        };
         let sharp = Recipe {
             self_attention_gain: 1.7,
             cross_attention_gain: 1.3,
-            ..Recipe::tiny()
+            ..plain.clone()
         };
         let mut norms = 0;
         for ((name, a), (_, b)) in weights(&plain).into_iter().zip(weights(&sharp)) {

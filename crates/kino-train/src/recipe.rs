@@ -46,7 +46,9 @@ pub struct Recipe {
     /// above 1 spend more training on high noise, where layout and motion are decided.
     pub flow_shift: f64,
     /// The smallest noise level the loss divides by (its weight `1 / max(s, floor)^2` is
-    /// capped at `1 / floor^2`).
+    /// capped at `1 / floor^2`). The shipped 1 makes it a plain clean-clip loss, every noise
+    /// level alike: with 0.2 (the earlier recipe) low-noise clips weighed up to 25 times as much
+    /// as the high-noise ones where layout and motion are decided.
     pub loss_sigma_floor: f64,
     /// Extra loss weight on object pixels (inside an object's box, grown by one pixel), from
     /// step [`Recipe::foreground_from_step`] on: at noise level `s` a pixel there counts
@@ -144,19 +146,19 @@ impl Default for Recipe {
             weight_decay: 0.01,
             ema_decay: 0.998,
             flow_shift: 3.0,
-            loss_sigma_floor: 0.2,
+            loss_sigma_floor: 1.0,
             foreground_weight: default_foreground_weight(),
             foreground_from_step: default_foreground_from_step(),
             layout_spread: 1.0,
             position_planes: false,
             first_frame_layout: kino_models::dit::FirstFrameLayout::FirstFrameOnly,
-            self_attention_gain: 1.0,
-            cross_attention_gain: 1.0,
-            local_heads: 0,
+            self_attention_gain: 1.7,
+            cross_attention_gain: 1.3,
+            local_heads: 2,
             caption_dropout: 0.1,
-            first_frame_share: 0.25,
+            first_frame_share: 0.5,
             seed: 0,
-            steps: 2800,
+            steps: 3600,
             guidance: 4.0,
             sample_steps: 20,
             keyframe_first: default_keyframe_first(),
@@ -349,11 +351,21 @@ mod tests {
         fields.remove("foreground_weight");
         fields.remove("foreground_from_step");
         fields.remove("keyframe_first");
-        fields.remove("self_attention_gain");
-        fields.remove("cross_attention_gain");
-        fields.remove("local_heads");
         let read: Recipe = serde_json::from_value(saved.clone()).unwrap();
         assert_eq!(read, recipe);
+        // Runs from before the attention fields started plainly: unit gains, no local heads.
+        for field in ["self_attention_gain", "cross_attention_gain", "local_heads"] {
+            saved.as_object_mut().unwrap().remove(field);
+        }
+        let read: Recipe = serde_json::from_value(saved.clone()).unwrap();
+        assert_eq!(
+            (
+                read.self_attention_gain,
+                read.cross_attention_gain,
+                read.local_heads
+            ),
+            (1.0, 1.0, 0)
+        );
         // ... except the layout spread: those runs trained on the world's full variety.
         saved.as_object_mut().unwrap().remove("layout_spread");
         let read: Recipe = serde_json::from_value(saved).unwrap();

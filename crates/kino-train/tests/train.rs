@@ -35,8 +35,9 @@ fn a_short_run_lowers_the_loss() {
     let dir = tempfile::tempdir().unwrap();
     let summary = train(&options(dir.path(), 40, false, 40), &mut Quiet).unwrap();
     assert_eq!(summary.steps, 40);
-    // The untrained model predicts zero flow, so its loss is about E|noise - clip|^2 > 1.
-    assert!(summary.first_loss > 1.0, "{summary:?}");
+    // The untrained model predicts a zero clip, so its loss (the recipe's plain clean-clip
+    // loss) starts near the clips' mean square, about 0.5 for the world's colours in [-1, 1].
+    assert!(summary.first_loss > 0.3, "{summary:?}");
     assert!(
         summary.recent_loss < 0.8 * summary.first_loss,
         "loss did not fall: {summary:?}"
