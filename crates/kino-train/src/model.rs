@@ -85,26 +85,17 @@ impl MiniModel {
     /// other matrix N(0, 1/fan_in).
     fn initialise(&self, recipe: &Recipe) -> Result<()> {
         let mut rng = Rng::new(kino_world::mix64(recipe.seed ^ 0x696e_6974)); // "init"
+        let dit_cfg: WanTransformerConfig = typed(recipe.transformer_config(), "transformer")?;
+        let local_bias = local_attention_bias(recipe, dit_cfg.rope_dims());
         for (name, var) in self.named_vars() {
             let dims = var.as_tensor().dims().to_vec();
             let n: usize = dims.iter().product();
-            let values: Vec<f32> = match initial_value(&name, &dims, recipe) {
+            let values: Vec<f32> = match initial_value(&name, &dims, recipe, &local_bias) {
                 Initial::Constant(value) => vec![value as f32; n],
                 Initial::Normal(std) => (0..n).map(|_| (gaussian(&mut rng) * std) as f32).collect(),
+                Initial::Values(values) => values.to_vec(),
             };
             var.set(&Tensor::from_vec(values, dims, var.as_tensor().device())?)?;
-        }
-        if recipe.local_heads > 0 {
-            let bias = local_attention_bias(recipe);
-            for (name, var) in self.named_vars() {
-                if name.contains(".attn1.to_q.bias") || name.contains(".attn1.to_k.bias") {
-                    var.set(&Tensor::from_vec(
-                        bias.clone(),
-                        bias.len(),
-                        var.as_tensor().device(),
-                    )?)?;
-                }
-            }
         }
         Ok(())
     }
@@ -122,7 +113,8 @@ impl MiniModel {
 }
 
 /// The self-attention query and key bias (the same vector for both) that starts the first
-/// `recipe.local_heads` heads of a block as local heads.
+/// `recipe.local_heads` heads of a block as local heads (all zeros with none), for a DiT whose
+/// RoPE splits a head into `rope_dims` (frame, row, column; `WanTransformerConfig::rope_dims`).
 ///
 /// Wan's 3D RoPE rotates interleaved pairs of a head's dimensions, frame pairs first, then row
 /// and column pairs, each axis at frequencies `1 / 10000^(2k / axis_dims)`. A query and key
@@ -134,12 +126,11 @@ impl MiniModel {
 /// The bias carries three times the energy of a head's random part (its projection of
 /// unit-variance inputs, about `head_dim`), so the pattern leads at first and the learnt
 /// content part takes over as training sharpens it.
-pub fn local_attention_bias(recipe: &Recipe) -> Vec<f32> {
+pub fn local_attention_bias(recipe: &Recipe, rope_dims: [usize; 3]) -> Vec<f32> {
     let head_dim = recipe.dim / recipe.heads;
-    let hw = 2 * (head_dim / 6); // as `WanTransformerConfig::rope_dims`
-    let frame_dims = head_dim - 2 * hw;
+    let [frame_dims, row_dims, _] = rope_dims;
     // The first pair of each axis, and the second of the row and column axes.
-    let (frame, row, column) = (0, frame_dims / 2, frame_dims / 2 + hw / 2);
+    let (frame, row, column) = (0, frame_dims / 2, (frame_dims + row_dims) / 2);
     let energy = 3.0 * head_dim as f64;
     let mut bias = vec![0f32; recipe.dim];
     for head in 0..recipe.local_heads.min(recipe.heads) {
@@ -163,17 +154,27 @@ pub fn local_attention_bias(recipe: &Recipe) -> Vec<f32> {
 }
 
 /// How one variable starts.
-enum Initial {
+enum Initial<'a> {
     /// Every element this value (draws nothing from the seed's stream).
     Constant(f64),
     /// Independent normal draws of this standard deviation.
     Normal(f64),
+    /// These values, in order (draws nothing from the seed's stream).
+    Values(&'a [f32]),
 }
 
-/// The initial value of the variable `name` of shape `dims` (see [`MiniModel::new`]).
-fn initial_value(name: &str, dims: &[usize], recipe: &Recipe) -> Initial {
+/// The initial value of the variable `name` of shape `dims` (see [`MiniModel::new`]);
+/// `local_bias` is [`local_attention_bias`] for the recipe.
+fn initial_value<'a>(
+    name: &str,
+    dims: &[usize],
+    recipe: &Recipe,
+    local_bias: &'a [f32],
+) -> Initial<'a> {
     let leaf = name.rsplit('.').next().unwrap_or("");
-    if name.ends_with("norm_q.weight") || name.ends_with("norm_k.weight") {
+    if name.contains(".attn1.to_q.bias") || name.contains(".attn1.to_k.bias") {
+        Initial::Values(local_bias)
+    } else if name.ends_with("norm_q.weight") || name.ends_with("norm_k.weight") {
         Initial::Constant(if name.contains(".attn1.") {
             recipe.self_attention_gain
         } else {
@@ -263,7 +264,7 @@ mod tests {
             .unwrap();
         let cos: Vec<Vec<f32>> = tables.cos.to_vec2().unwrap();
         let sin: Vec<Vec<f32>> = tables.sin.to_vec2().unwrap();
-        let bias = local_attention_bias(recipe);
+        let bias = local_attention_bias(recipe, cfg.rope_dims());
         let head_dim = recipe.dim / recipe.heads;
         let positions: Vec<[usize; 3]> = (0..grid[0])
             .flat_map(|f| (0..grid[1]).flat_map(move |h| (0..grid[2]).map(move |w| [f, h, w])))
