@@ -121,6 +121,11 @@ pub struct TrainMiniArgs {
     /// learning-rate schedule still spans --steps, so --resume later continues the same run.
     #[arg(long)]
     pub stop_at: Option<usize>,
+    /// A JSON file of recipe fields (as a checkpoint's state.json records them) that replace
+    /// the shipped recipe's, e.g. `{"patch": [16, 4, 4], "dim": 192}`; the flags below apply
+    /// after it. Ignored with --resume.
+    #[arg(long, value_name = "FILE")]
+    pub recipe: Option<PathBuf>,
     /// Clips per step (default: the recipe's). Ignored with --resume.
     #[arg(long)]
     pub batch: Option<usize>,

@@ -16,6 +16,11 @@ pub struct ModelDefaults {
     pub width: usize,
     /// Frames per clip.
     pub frames: usize,
+    /// Frames the model makes in one denoising pass when it works in segments: a longer clip
+    /// is a chain of such segments, each continuing from the last frame of the one before
+    /// ([`crate::Pipeline::generate`]). `None`: the whole clip in one pass.
+    #[serde(default)]
+    pub segment_frames: Option<usize>,
     /// Frames per second the model was trained at.
     pub fps: f64,
     /// Denoising steps.
@@ -54,6 +59,7 @@ impl ModelDefaults {
             height: 480,
             width: 832,
             frames: 81,
+            segment_frames: None,
             fps: crate::request::WAN_FPS,
             steps: 50,
             guidance: 5.0,

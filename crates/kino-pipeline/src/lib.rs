@@ -36,6 +36,6 @@ mod request;
 pub use defaults::ModelDefaults;
 pub use error::{PipelineError, Result};
 pub use memory::{MemoryEstimate, VideoSize, available_memory};
-pub use pipeline::{GeneratedVideo, LoadOptions, Pipeline};
+pub use pipeline::{GeneratedVideo, LoadOptions, Pipeline, SegmentPlan};
 pub use progress::{NoProgress, Progress, Stage};
 pub use request::{GenerateRequest, SchedulerChoice, SizeRules, WAN_FPS};

@@ -14,6 +14,10 @@ use kino_sampling::{
     guidance_enabled,
 };
 
+mod segments;
+
+pub use segments::SegmentPlan;
+
 use crate::defaults::ModelDefaults;
 use crate::error::{PipelineError, Result};
 use crate::memory::{MemoryEstimate, VideoSize, available_memory};
@@ -231,6 +235,12 @@ impl Pipeline {
         }
         if request.keyframe_first && request.first_frame.is_none() && self.takes_first_frame() {
             return self.generate_keyframe_first(request, progress);
+        }
+        if let Some(segment) = self.defaults.segment_frames
+            && self.takes_first_frame()
+            && let Some(plan) = SegmentPlan::new(request.frames, segment)
+        {
+            return self.generate_segments(request, segment, plan, progress);
         }
         let guided = guidance_enabled(request.guidance);
         let (text, negative) = self.encode_prompts(request, guided, progress)?;

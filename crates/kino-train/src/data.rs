@@ -40,11 +40,29 @@ pub fn render_clip(
     recipe: &Recipe,
     seed: u64,
 ) -> Result<RenderedClip> {
+    render_window(spec, recipe, seed, 0)
+}
+
+/// Renders `recipe.frames` frames from frame `offset` on of the world clip the recipe's
+/// windows are taken from (`recipe.world_frames`, or the clip itself).
+pub fn render_window(
+    spec: &kino_world::SceneSpec,
+    recipe: &Recipe,
+    seed: u64,
+    offset: usize,
+) -> Result<RenderedClip> {
+    let world_frames = recipe.world_frames.unwrap_or(recipe.frames);
+    if offset + recipe.frames > world_frames {
+        return Err(candle_core::Error::Msg(format!(
+            "a window of {} frames at frame {offset} does not fit a {world_frames}-frame clip",
+            recipe.frames
+        )));
+    }
     let settings = RenderSettings {
         width: recipe.width as u32,
         height: recipe.height as u32,
         fps: recipe.fps,
-        frames: recipe.frames as u32,
+        frames: world_frames as u32,
         seed,
     };
     let renderer = Renderer::with_layout_spread(spec, &settings, recipe.layout_spread as f32)
@@ -53,7 +71,7 @@ pub fn render_clip(
     let mut pixels = vec![0f32; RGB * recipe.frames * plane];
     let mut objects = vec![0f32; recipe.frames * plane];
     for t in 0..recipe.frames {
-        let (rgb, truth) = renderer.frame(t as u32);
+        let (rgb, truth) = renderer.frame((offset + t) as u32);
         for (i, px) in rgb.chunks_exact(3).enumerate() {
             for c in 0..RGB {
                 pixels[(c * recipe.frames + t) * plane + i] = f32::from(px[c]) / 127.5 - 1.0;
@@ -91,7 +109,13 @@ pub fn world_batch(recipe: &Recipe, step: usize, batch: usize, device: &Device) 
     let mut captions = Vec::with_capacity(batch);
     for _ in 0..batch {
         let (spec, caption) = sample_from(&mut rng, Split::Train);
-        let clip = render_clip(&spec, recipe, rng.next_u64())?;
+        let seed = rng.next_u64();
+        // Whole-clip recipes draw nothing more, so their batches are as they always were.
+        let offset = match recipe.world_frames {
+            Some(n) if n > recipe.frames => rng.below(n - recipe.frames + 1),
+            _ => 0,
+        };
+        let clip = render_window(&spec, recipe, seed, offset)?;
         values.extend(clip.pixels);
         objects.extend(clip.objects);
         captions.push(caption.to_lowercase());
@@ -142,6 +166,44 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_window_is_a_stretch_of_the_world_clip() {
+        let spec = SceneSpec::new(
+            vec![Object::new(Colour::Yellow, Shape::Star, Motion::Right)],
+            Background::Desert,
+        );
+        let whole = Recipe {
+            frames: 16,
+            world_frames: None,
+            ..Recipe::default()
+        };
+        let windows = Recipe {
+            frames: 4,
+            world_frames: Some(16),
+            ..whole.clone()
+        };
+        let clip = render_clip(&spec, &whole, 9).unwrap();
+        let plane = whole.height * whole.width;
+        for offset in [0, 5, 12] {
+            let window = render_window(&spec, &windows, 9, offset).unwrap();
+            for t in 0..4 {
+                assert_eq!(
+                    window.objects[t * plane..(t + 1) * plane],
+                    clip.objects[(offset + t) * plane..(offset + t + 1) * plane]
+                );
+                for c in 0..RGB {
+                    let w0 = (c * 4 + t) * plane;
+                    let c0 = (c * 16 + offset + t) * plane;
+                    assert_eq!(window.pixels[w0..w0 + plane], clip.pixels[c0..c0 + plane]);
+                }
+            }
+        }
+        assert!(render_window(&spec, &windows, 9, 13).is_err());
+        // Batches take windows at several offsets: the object is not always where it starts.
+        let batch = world_batch(&windows, 0, 8, &Device::Cpu).unwrap();
+        assert_eq!(batch.clips.dims(), &[8, 3, 4, 32, 32]);
     }
 
     #[test]

@@ -25,7 +25,8 @@ pub fn model_index(recipe: &Recipe) -> Value {
         "_kino_defaults": {
             "height": recipe.height,
             "width": recipe.width,
-            "frames": recipe.frames,
+            "frames": recipe.world_frames.unwrap_or(recipe.frames),
+            "segment_frames": recipe.world_frames.map(|_| recipe.frames),
             "fps": recipe.fps,
             "steps": recipe.sample_steps,
             "guidance": recipe.guidance,

@@ -296,8 +296,10 @@ mod tests {
 
     #[test]
     fn local_heads_start_looking_around_the_query_and_the_others_start_plain() {
+        // Frame patches of 4, so the clip has several frame positions to tell apart.
         let recipe = Recipe {
             local_heads: 2,
+            patch: [4, 4, 4],
             ..Recipe::default()
         };
         let (positions, logits) = positional_logits(&recipe);

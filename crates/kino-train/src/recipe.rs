@@ -16,6 +16,14 @@ pub struct Recipe {
     pub frames: usize,
     /// Frames per second the clips are rendered (and played) at.
     pub fps: f64,
+    /// Frames of the world clip that a training clip is a window of, when the model works in
+    /// segments (`None`: the clip is the whole world clip, `frames` long). With `Some(n)` each
+    /// training clip is `frames` consecutive frames at a random offset of an `n`-frame world
+    /// clip (motion spans the `n` frames, so a window shows a stretch of it), and the pipeline
+    /// makes an `n`-frame clip as a chain of segments, each continuing from the last frame of
+    /// the one before (`segment_frames` in `_kino_defaults`).
+    #[serde(default)]
+    pub world_frames: Option<usize>,
     /// DiT width (`num_attention_heads * attention_head_dim`).
     pub dim: usize,
     /// DiT attention heads.
@@ -132,6 +140,7 @@ impl Default for Recipe {
             width: 32,
             frames: 16,
             fps: 8.0,
+            world_frames: None,
             dim: 128,
             heads: 4,
             layers: 6,
@@ -221,8 +230,36 @@ impl Recipe {
             steps: 40,
             sample_steps: 4,
             foreground_from_step: 0,
+            // Whole clips, sampled keyframe first: the tests of those paths use this recipe
+            // (`Recipe { world_frames: Some(8), ..Recipe::tiny() }` is a segmented one).
+            world_frames: None,
+            keyframe_first: true,
             ..Self::default()
         }
+    }
+}
+
+impl Recipe {
+    /// The default recipe with the fields of `overrides` (a JSON object of recipe fields, as
+    /// a checkpoint's `state.json` records them) put in its place: how a run tries another
+    /// architecture or schedule without a flag per field. An unknown field or a value of the
+    /// wrong type is an error that names it.
+    pub fn with_overrides(overrides: &Value) -> Result<Self, String> {
+        let Value::Object(fields) = overrides else {
+            return Err("a recipe file must hold a JSON object of recipe fields".into());
+        };
+        let mut merged = serde_json::to_value(Self::default()).map_err(|e| e.to_string())?;
+        let known = merged
+            .as_object_mut()
+            .ok_or("the default recipe is not a JSON object")?;
+        for (name, value) in fields {
+            if !known.contains_key(name) {
+                return Err(format!("unknown recipe field `{name}`"));
+            }
+            known.insert(name.clone(), value.clone());
+        }
+        serde_path_to_error::deserialize(merged)
+            .map_err(|e| format!("recipe field `{}`: {}", e.path(), e.inner()))
     }
 }
 
@@ -333,6 +370,34 @@ impl Recipe {
 mod tests {
     #![allow(clippy::unwrap_used)] // in tests a failed unwrap is a failed test
     use super::*;
+
+    #[test]
+    fn overrides_replace_only_the_fields_they_name_and_name_what_is_wrong() {
+        let recipe =
+            Recipe::with_overrides(&json!({"patch": [16, 4, 4], "dim": 192, "batch": 16})).unwrap();
+        assert_eq!(
+            (recipe.patch, recipe.dim, recipe.batch),
+            ([16, 4, 4], 192, 16)
+        );
+        let rest = Recipe {
+            patch: Recipe::default().patch,
+            dim: Recipe::default().dim,
+            batch: Recipe::default().batch,
+            ..recipe
+        };
+        assert_eq!(rest, Recipe::default());
+        assert_eq!(
+            Recipe::with_overrides(&json!({})).unwrap(),
+            Recipe::default()
+        );
+
+        let unknown = Recipe::with_overrides(&json!({"widht": 64})).unwrap_err();
+        assert!(unknown.contains("`widht`"), "{unknown}");
+        let wrong = Recipe::with_overrides(&json!({"dim": "wide"})).unwrap_err();
+        assert!(wrong.contains("`dim`"), "{wrong}");
+        let not_object = Recipe::with_overrides(&json!([1, 2])).unwrap_err();
+        assert!(not_object.contains("JSON object"), "{not_object}");
+    }
 
     #[test]
     fn object_weighting_starts_at_its_step_and_old_checkpoints_get_the_curriculum() {

@@ -256,3 +256,73 @@ fn a_run_with_the_first_frame_everywhere_records_the_layout_the_pipeline_uses() 
     assert_eq!(layout, FirstFrameLayout::FirstFrameOnly);
     assert_ne!(every, only);
 }
+
+/// A segmented run (training on 4-frame windows of 8-frame world clips) exports a model the
+/// pipeline runs as a chain: each segment is image-to-video from the last frame of the one
+/// before, on its slice of one noise draw, and the chain is exactly that done by hand.
+#[test]
+fn a_segmented_model_makes_a_clip_as_a_chain_of_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = TrainOptions {
+        recipe: Recipe {
+            world_frames: Some(8),
+            keyframe_first: false,
+            ..Recipe::tiny()
+        },
+        ..options(dir.path(), 2, false, 2)
+    };
+    let summary = train(&run, &mut Quiet).unwrap();
+    let pipeline = Pipeline::load(&summary.model_dir, &LoadOptions::default()).unwrap();
+    let defaults = pipeline.defaults().clone();
+    assert_eq!((defaults.frames, defaults.segment_frames), (8, Some(4)));
+    let request = kino_pipeline::GenerateRequest {
+        seed: 11,
+        output_size: None,
+        ..defaults.request("a green star moving right on the sea")
+    };
+    let chain = pipeline.generate(&request, &mut NoProgress).unwrap();
+    assert_eq!(chain.dims().unwrap(), (8, 16, 16));
+
+    // 8 frames of 4-frame segments: frames 0-3, 3-6 and 6-9, the last one dropped.
+    let plan = kino_pipeline::SegmentPlan::new(8, 4).unwrap();
+    assert_eq!((plan.segments, plan.frames), (3, 10));
+    let noise = kino_sampling::randn(&[1, 3, 10, 16, 16], 11, &candle_core::Device::Cpu).unwrap();
+    let mut first_frame = None;
+    let mut by_hand: Vec<Tensor> = Vec::new();
+    for index in 0..3 {
+        let segment = pipeline
+            .generate(
+                &kino_pipeline::GenerateRequest {
+                    frames: 4,
+                    first_frame: first_frame.clone(),
+                    noise: Some(noise.narrow(2, 3 * index, 4).unwrap()),
+                    ..request.clone()
+                },
+                &mut NoProgress,
+            )
+            .unwrap()
+            .frames;
+        first_frame = Some(segment.get(3).unwrap());
+        by_hand.push(if index == 0 {
+            segment
+        } else {
+            segment.narrow(0, 1, 3).unwrap()
+        });
+    }
+    let by_hand = Tensor::cat(&by_hand, 0).unwrap().narrow(0, 0, 8).unwrap();
+    assert_eq!(
+        kino_testkit::max_abs_diff(&chain.frames, &by_hand),
+        0.0,
+        "the chain differs from the segments made by hand"
+    );
+    // A noise for the clip's 8 frames instead of the chain's 10 is refused, naming it.
+    let wrong_noise = kino_pipeline::GenerateRequest {
+        noise: Some(noise.narrow(2, 0, 8).unwrap()),
+        ..request.clone()
+    };
+    let error = pipeline
+        .generate(&wrong_noise, &mut NoProgress)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("noise"), "{error}");
+}

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use anyhow::Context;
 use indicatif::ProgressBar;
 use kino_train::{Recipe, TrainOptions, TrainProgress};
 
@@ -56,7 +57,17 @@ impl TrainProgress for Bar {
 
 /// Trains (or resumes) kino-mini.
 pub fn mini(args: &TrainMiniArgs, quiet: bool) -> anyhow::Result<()> {
-    let mut recipe = Recipe::default();
+    let mut recipe = match &args.recipe {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the recipe file {}", path.display()))?;
+            let fields: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("the recipe file {} is not JSON", path.display()))?;
+            Recipe::with_overrides(&fields)
+                .map_err(|e| anyhow::anyhow!("the recipe file {}: {e}", path.display()))?
+        }
+        None => Recipe::default(),
+    };
     if let Some(batch) = args.batch {
         recipe.batch = batch;
     }
