@@ -233,17 +233,33 @@ impl Pipeline {
                     .into(),
             });
         }
+        let guided = guidance_enabled(request.guidance);
+        let (text, negative) = self.encode_prompts(request, guided, progress)?;
+        let prompts = Prompts {
+            text: &text,
+            negative: negative.as_ref(),
+        };
+        self.generate_encoded(request, prompts, progress)
+    }
+
+    /// [`Pipeline::generate`] once the prompts are encoded: every pass of a request made of
+    /// several (keyframe first, segments) denoises with the same embeddings, so the text
+    /// encoder is loaded and run once per request.
+    fn generate_encoded(
+        &self,
+        request: &GenerateRequest,
+        prompts: Prompts<'_>,
+        progress: &mut dyn Progress,
+    ) -> Result<GeneratedVideo> {
         if request.keyframe_first && request.first_frame.is_none() && self.takes_first_frame() {
-            return self.generate_keyframe_first(request, progress);
+            return self.generate_keyframe_first(request, prompts, progress);
         }
         if let Some(segment) = self.defaults.segment_frames
             && self.takes_first_frame()
             && let Some(plan) = SegmentPlan::new(request.frames, segment)
         {
-            return self.generate_segments(request, segment, plan, progress);
+            return self.generate_segments(request, segment, plan, prompts, progress);
         }
-        let guided = guidance_enabled(request.guidance);
-        let (text, negative) = self.encode_prompts(request, guided, progress)?;
         let mut scheduler = FlowScheduler::new(self.scheduler_config(request))?;
         let shape = self
             .rules
@@ -262,8 +278,8 @@ impl Pipeline {
 
         progress.stage(Stage::Denoise);
         let inputs = DenoiseInputs {
-            text: &text,
-            negative: negative.as_ref(),
+            text: prompts.text,
+            negative: prompts.negative,
             condition: condition.as_ref(),
         };
         let latents = self.denoise(noise, &inputs, request, &mut scheduler, progress)?;
@@ -289,6 +305,7 @@ impl Pipeline {
     fn generate_keyframe_first(
         &self,
         request: &GenerateRequest,
+        prompts: Prompts<'_>,
         progress: &mut dyn Progress,
     ) -> Result<GeneratedVideo> {
         let total = 2 * request.steps;
@@ -297,8 +314,9 @@ impl Pipeline {
             output_size: None,
             ..request.clone()
         };
-        let scene = self.generate(
+        let scene = self.generate_encoded(
             &keyframe_pass,
+            prompts,
             &mut Pass {
                 inner: progress,
                 offset: 0,
@@ -315,8 +333,9 @@ impl Pipeline {
             first_frame: Some(keyframe),
             ..request.clone()
         };
-        self.generate(
+        self.generate_encoded(
             &motion_pass,
+            prompts,
             &mut Pass {
                 inner: progress,
                 offset: request.steps,
@@ -500,6 +519,13 @@ impl Pipeline {
             .permute((1, 2, 3, 0))? // (3, T, H, W) -> (T, H, W, 3)
             .contiguous()
     }
+}
+
+/// A request's prompt embeddings, and the negative prompt's when guidance is on.
+#[derive(Clone, Copy)]
+struct Prompts<'a> {
+    text: &'a Tensor,
+    negative: Option<&'a Tensor>,
 }
 
 /// What the transformer sees besides the latents at every step.

@@ -11,7 +11,7 @@
 
 use candle_core::{DType, Tensor};
 
-use super::Pipeline;
+use super::{Pipeline, Prompts};
 use crate::error::{PipelineError, Result};
 use crate::progress::{Pass, Progress};
 use crate::request::GenerateRequest;
@@ -53,6 +53,7 @@ impl Pipeline {
         request: &GenerateRequest,
         segment: usize,
         plan: SegmentPlan,
+        prompts: Prompts<'_>,
         progress: &mut dyn Progress,
     ) -> Result<crate::GeneratedVideo> {
         let shape = self
@@ -95,8 +96,9 @@ impl Pipeline {
                 ),
                 ..request.clone()
             };
-            let clip = self.generate(
+            let clip = self.generate_encoded(
                 &pass,
+                prompts,
                 &mut Pass {
                     inner: progress,
                     offset: index * request.steps,
