@@ -166,6 +166,11 @@ pub struct TrainMiniArgs {
     /// a RoPE locality pattern; default: the recipe's, 2). Ignored with --resume.
     #[arg(long)]
     pub local_heads: Option<usize>,
+    /// Self-attention heads per block, after the local ones, that start as shift heads
+    /// (looking one frame patch back or on and one token aside; default: the recipe's, 0).
+    /// Ignored with --resume.
+    #[arg(long)]
+    pub shift_heads: Option<usize>,
     /// Peak learning rate (default: the recipe's). Ignored with --resume.
     #[arg(long, value_parser = parse_positive)]
     pub learning_rate: Option<f64>,

@@ -86,11 +86,11 @@ impl MiniModel {
     fn initialise(&self, recipe: &Recipe) -> Result<()> {
         let mut rng = Rng::new(kino_world::mix64(recipe.seed ^ 0x696e_6974)); // "init"
         let dit_cfg: WanTransformerConfig = typed(recipe.transformer_config(), "transformer")?;
-        let local_bias = local_attention_bias(recipe, dit_cfg.rope_dims());
+        let biases = attention_biases(recipe, dit_cfg.rope_dims());
         for (name, var) in self.named_vars() {
             let dims = var.as_tensor().dims().to_vec();
             let n: usize = dims.iter().product();
-            let values: Vec<f32> = match initial_value(&name, &dims, recipe, &local_bias) {
+            let values: Vec<f32> = match initial_value(&name, &dims, recipe, &biases) {
                 Initial::Constant(value) => vec![value as f32; n],
                 Initial::Normal(std) => (0..n).map(|_| (gaussian(&mut rng) * std) as f32).collect(),
                 Initial::Values(values) => values.to_vec(),
@@ -112,43 +112,154 @@ impl MiniModel {
     }
 }
 
+/// The self-attention query and key biases one block starts with (each `recipe.dim` long,
+/// head after head; zeros for a head that starts plain).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockAttentionBias {
+    /// `attn1.to_q.bias`.
+    pub query: Vec<f32>,
+    /// `attn1.to_k.bias`.
+    pub key: Vec<f32>,
+}
+
+/// Where a shift head looks: the token one frame patch back (or on) and one token aside, where
+/// content moving one way was (or will be). `(frame, row, column)` offsets of the key from the
+/// query, in tokens.
+pub fn shift_offset(combination: usize) -> [i64; 3] {
+    // Left, right, up, down: a content's place one frame patch back is one token against
+    // its motion; one frame patch on, one token along it.
+    let back = match combination % 4 {
+        0 => [-1, 0, 1],
+        1 => [-1, 0, -1],
+        2 => [-1, 1, 0],
+        _ => [-1, -1, 0],
+    };
+    if (combination / 4) % 2 == 0 {
+        back
+    } else {
+        back.map(|d| -d)
+    }
+}
+
+/// The starting self-attention biases of every block, for a DiT whose RoPE splits a head into
+/// `rope_dims` (frame, row, column; `WanTransformerConfig::rope_dims`).
+///
+/// The first `recipe.local_heads` heads of a block are local heads (see
+/// [`local_attention_bias`]); the next `recipe.shift_heads` are shift heads, the same pattern
+/// centred on [`shift_offset`] rather than on the query: block `b`'s `i`-th shift head takes
+/// combination `b * shift_heads + i` of the eight (four directions, back or on), so the
+/// blocks between them cover each. World objects travel half their region over a clip, one
+/// 4-pixel token per 4-frame patch in a 32x32 frame of 16 frames, so a shift head starts out
+/// copying a moving object's last (or next) place, which a head built only from RoPE's
+/// separable relative positions would otherwise have to find on its own.
+pub fn attention_biases(recipe: &Recipe, rope_dims: [usize; 3]) -> Vec<BlockAttentionBias> {
+    let local = local_attention_bias(recipe, rope_dims);
+    let head_dim = recipe.dim / recipe.heads;
+    let first = recipe.local_heads.min(recipe.heads);
+    let last = (first + recipe.shift_heads).min(recipe.heads);
+    (0..recipe.layers)
+        .map(|block| {
+            let (mut query, mut key) = (local.clone(), local.clone());
+            for (i, head) in (first..last).enumerate() {
+                let offset = shift_offset(block * recipe.shift_heads + i);
+                let (q, k) = head_pattern(recipe, rope_dims, &LOCAL_SHARES, offset);
+                let span = head * head_dim..(head + 1) * head_dim;
+                query[span.clone()].copy_from_slice(&q);
+                key[span].copy_from_slice(&k);
+            }
+            BlockAttentionBias { query, key }
+        })
+        .collect()
+}
+
+/// An axis's RoPE pair and its share of a patterned head's bias energy.
+type Share = (Axis, usize, f64);
+
+/// A RoPE axis.
+#[derive(Debug, Clone, Copy)]
+enum Axis {
+    Frame,
+    Row,
+    Column,
+}
+
+/// The local heads' (and shift heads') pattern that also tells frame patches apart: the
+/// highest frame frequency, and the two highest of the row and column axes (1 and about 0.16
+/// a token: the first alone would repeat every 6 tokens).
+const LOCAL_SHARES: [Share; 5] = [
+    (Axis::Frame, 0, 0.2),
+    (Axis::Row, 0, 0.15),
+    (Axis::Row, 1, 0.25),
+    (Axis::Column, 0, 0.15),
+    (Axis::Column, 1, 0.25),
+];
+
+/// The local heads' pattern that looks at every frame patch alike.
+const SPATIAL_SHARES: [Share; 4] = [
+    (Axis::Row, 0, 0.2),
+    (Axis::Row, 1, 0.3),
+    (Axis::Column, 0, 0.2),
+    (Axis::Column, 1, 0.3),
+];
+
+/// One head's query and key bias (`head_dim` each) whose RoPE logit peaks where the key sits
+/// at `offset` (frame, row, column tokens) from the query.
+///
+/// Wan's 3D RoPE rotates interleaved pairs of a head's dimensions, frame pairs first, then row
+/// and column pairs, pair `k` of an axis of `n` dimensions at `10000^(-2k / n)` radians a
+/// token. A query holding `(a, 0)` in a pair and a key holding `a (cos wd, -sin wd)` add
+/// `a^2 cos(w (j - i - d))` to their logit at key offset `j - i`: a peak at offset `d`. The
+/// bias carries three times the energy of a head's random part (its projection of
+/// unit-variance inputs, about `head_dim`), so the pattern leads at first and the learnt
+/// content part takes over as training sharpens it.
+fn head_pattern(
+    recipe: &Recipe,
+    rope_dims: [usize; 3],
+    shares: &[Share],
+    offset: [i64; 3],
+) -> (Vec<f32>, Vec<f32>) {
+    let head_dim = recipe.dim / recipe.heads;
+    let energy = 3.0 * head_dim as f64;
+    let (mut query, mut key) = (vec![0f32; head_dim], vec![0f32; head_dim]);
+    for &(axis, k, share) in shares {
+        let (start, axis_dims, d) = match axis {
+            Axis::Frame => (0, rope_dims[0], offset[0]),
+            Axis::Row => (rope_dims[0] / 2, rope_dims[1], offset[1]),
+            Axis::Column => ((rope_dims[0] + rope_dims[1]) / 2, rope_dims[2], offset[2]),
+        };
+        let pair = start + k;
+        let w = 10000f64.powf(-2.0 * k as f64 / axis_dims as f64);
+        let a = (energy * share).sqrt();
+        query[2 * pair] = a as f32;
+        if d == 0 {
+            // The same vector as the query's (as local heads always were).
+            key[2 * pair] = a as f32;
+        } else {
+            key[2 * pair] = (a * (w * d as f64).cos()) as f32;
+            key[2 * pair + 1] = (-a * (w * d as f64).sin()) as f32;
+        }
+    }
+    (query, key)
+}
+
 /// The self-attention query and key bias (the same vector for both) that starts the first
 /// `recipe.local_heads` heads of a block as local heads (all zeros with none), for a DiT whose
 /// RoPE splits a head into `rope_dims` (frame, row, column; `WanTransformerConfig::rope_dims`).
 ///
-/// Wan's 3D RoPE rotates interleaved pairs of a head's dimensions, frame pairs first, then row
-/// and column pairs, each axis at frequencies `1 / 10000^(2k / axis_dims)`. A query and key
-/// holding the same bias `b` in pair `p` add `|b_p|^2 cos(w_p d)` to their logit at offset `d`
-/// along that pair's axis: a peak at the query's own place, falling off around it. The
-/// pattern uses the two highest frequencies of the row and column axes (1 and about 0.16 a
-/// token: the first alone would repeat every 6 tokens) and, for the even heads, the highest
-/// frame frequency too (the same frame patch; odd heads look at every frame patch alike).
-/// The bias carries three times the energy of a head's random part (its projection of
-/// unit-variance inputs, about `head_dim`), so the pattern leads at first and the learnt
-/// content part takes over as training sharpens it.
+/// Each head's logit then peaks at the query's own place and falls off around it (see
+/// [`head_pattern`]), at the same frame patch (even heads) or at every frame patch (odd
+/// heads, which hold no frame frequency).
 pub fn local_attention_bias(recipe: &Recipe, rope_dims: [usize; 3]) -> Vec<f32> {
     let head_dim = recipe.dim / recipe.heads;
-    let [frame_dims, row_dims, _] = rope_dims;
-    // The first pair of each axis, and the second of the row and column axes.
-    let (frame, row, column) = (0, frame_dims / 2, (frame_dims + row_dims) / 2);
-    let energy = 3.0 * head_dim as f64;
     let mut bias = vec![0f32; recipe.dim];
     for head in 0..recipe.local_heads.min(recipe.heads) {
-        let shares: &[(usize, f64)] = if head % 2 == 0 {
-            &[
-                (frame, 0.2),
-                (row, 0.15),
-                (row + 1, 0.25),
-                (column, 0.15),
-                (column + 1, 0.25),
-            ]
+        let shares: &[Share] = if head % 2 == 0 {
+            &LOCAL_SHARES
         } else {
-            &[(row, 0.2), (row + 1, 0.3), (column, 0.2), (column + 1, 0.3)]
+            &SPATIAL_SHARES
         };
-        for &(pair, share) in shares {
-            // The pair's first (cosine) component; its second stays 0.
-            bias[head * head_dim + 2 * pair] = (energy * share).sqrt() as f32;
-        }
+        let (query, _) = head_pattern(recipe, rope_dims, shares, [0; 3]);
+        bias[head * head_dim..(head + 1) * head_dim].copy_from_slice(&query);
     }
     bias
 }
@@ -164,16 +275,22 @@ enum Initial<'a> {
 }
 
 /// The initial value of the variable `name` of shape `dims` (see [`MiniModel::new`]);
-/// `local_bias` is [`local_attention_bias`] for the recipe.
+/// `biases` is [`attention_biases`] for the recipe.
 fn initial_value<'a>(
     name: &str,
     dims: &[usize],
     recipe: &Recipe,
-    local_bias: &'a [f32],
+    biases: &'a [BlockAttentionBias],
 ) -> Initial<'a> {
     let leaf = name.rsplit('.').next().unwrap_or("");
-    if name.contains(".attn1.to_q.bias") || name.contains(".attn1.to_k.bias") {
-        Initial::Values(local_bias)
+    let block = || -> Option<&'a BlockAttentionBias> {
+        let index = name.split(".blocks.").nth(1)?.split('.').next()?;
+        biases.get(index.parse::<usize>().ok()?)
+    };
+    let query = name.contains(".attn1.to_q.bias");
+    let key = name.contains(".attn1.to_k.bias");
+    if let Some(bias) = (query || key).then(block).flatten() {
+        Initial::Values(if query { &bias.query } else { &bias.key })
     } else if name.ends_with("norm_q.weight") || name.ends_with("norm_k.weight") {
         Initial::Constant(if name.contains(".attn1.") {
             recipe.self_attention_gain
@@ -250,9 +367,10 @@ mod tests {
         assert_eq!(norms, 4 * plain.layers);
     }
 
-    /// The RoPE logit between the bias rotated to token `i` and to token `j`, per head,
-    /// computed with the model's own rotary tables (so a wrong pair layout fails here).
-    fn positional_logits(recipe: &Recipe) -> (Vec<[usize; 3]>, Vec<Vec<Vec<f32>>>) {
+    /// The RoPE logit between block `block`'s query bias rotated to token `i` and its key bias
+    /// rotated to token `j`, per head, computed with the model's own rotary tables (so a
+    /// wrong pair layout or rotation sense fails here).
+    fn positional_logits(recipe: &Recipe, block: usize) -> (Vec<[usize; 3]>, Vec<Vec<Vec<f32>>>) {
         let cfg: WanTransformerConfig = typed(recipe.transformer_config(), "transformer").unwrap();
         let grid = [
             recipe.frames / recipe.patch[0],
@@ -264,12 +382,12 @@ mod tests {
             .unwrap();
         let cos: Vec<Vec<f32>> = tables.cos.to_vec2().unwrap();
         let sin: Vec<Vec<f32>> = tables.sin.to_vec2().unwrap();
-        let bias = local_attention_bias(recipe, cfg.rope_dims());
+        let biases = &attention_biases(recipe, cfg.rope_dims())[block];
         let head_dim = recipe.dim / recipe.heads;
         let positions: Vec<[usize; 3]> = (0..grid[0])
             .flat_map(|f| (0..grid[1]).flat_map(move |h| (0..grid[2]).map(move |w| [f, h, w])))
             .collect();
-        let rotated = |token: usize, head: usize| -> Vec<f32> {
+        let rotated = |bias: &[f32], token: usize, head: usize| -> Vec<f32> {
             let b = &bias[head * head_dim..(head + 1) * head_dim];
             let mut out = vec![0f32; head_dim];
             for p in 0..head_dim / 2 {
@@ -283,9 +401,12 @@ mod tests {
             .map(|head| {
                 (0..positions.len())
                     .map(|i| {
-                        let q = rotated(i, head);
+                        let q = rotated(&biases.query, i, head);
                         (0..positions.len())
-                            .map(|j| q.iter().zip(rotated(j, head)).map(|(a, b)| a * b).sum())
+                            .map(|j| {
+                                let k = rotated(&biases.key, j, head);
+                                q.iter().zip(k).map(|(a, b)| a * b).sum()
+                            })
                             .collect()
                     })
                     .collect()
@@ -302,7 +423,7 @@ mod tests {
             patch: [4, 4, 4],
             ..Recipe::default()
         };
-        let (positions, logits) = positional_logits(&recipe);
+        let (positions, logits) = positional_logits(&recipe, 0);
         let query = positions.iter().position(|&p| p == [1, 3, 4]).unwrap();
         let distance = |a: [usize; 3], b: [usize; 3]| {
             let d = |k: usize| a[k].abs_diff(b[k]);
@@ -345,5 +466,57 @@ mod tests {
         }
         // Heads past local_heads start with no bias at all.
         assert!(logits[2][query].iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn shift_heads_start_looking_where_moving_content_was_or_will_be() {
+        let recipe = Recipe {
+            local_heads: 1,
+            shift_heads: 3,
+            patch: [4, 4, 4],
+            ..Recipe::default()
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        for block in 0..recipe.layers {
+            let (positions, logits) = positional_logits(&recipe, block);
+            // A query in the middle of the clip, so every offset has a key.
+            let query = positions.iter().position(|&p| p == [1, 3, 4]).unwrap();
+            for i in 0..recipe.shift_heads {
+                let head = recipe.local_heads + i;
+                let offset = shift_offset(block * recipe.shift_heads + i);
+                seen.insert(offset);
+                let row = &logits[head][query];
+                let target = positions
+                    .iter()
+                    .position(|p| {
+                        (0..3).all(|a| p[a] as i64 == positions[query][a] as i64 + offset[a])
+                    })
+                    .unwrap();
+                // The shifted key wins, with a margin over every other key, the query's own
+                // place (still content) among them.
+                for (j, &value) in row.iter().enumerate() {
+                    if j != target {
+                        assert!(
+                            value < 0.97 * row[target],
+                            "block {block} head {head} offset {offset:?}: key {:?} {value} vs {}",
+                            positions[j],
+                            row[target]
+                        );
+                    }
+                }
+                assert!(row[query] < 0.9 * row[target], "block {block} head {head}");
+            }
+            // The local head is as local heads always were.
+            let (_, plain) = positional_logits(
+                &Recipe {
+                    shift_heads: 0,
+                    ..recipe.clone()
+                },
+                block,
+            );
+            assert_eq!(logits[0], plain[0]);
+        }
+        // The blocks between them cover all eight shifts: four directions, back and on.
+        assert_eq!(seen.len(), 8);
     }
 }

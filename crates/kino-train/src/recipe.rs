@@ -114,6 +114,13 @@ pub struct Recipe {
     /// Self-Attention Layers", 2023). Checkpoints written before the field existed used 0.
     #[serde(default)]
     pub local_heads: usize,
+    /// Self-attention heads per block, after the local ones, whose query and key biases start
+    /// as a shift pattern (see [`crate::model::attention_biases`]): such a head starts out
+    /// looking one frame patch back or on and one token aside, where an object moving one
+    /// token a frame patch was or will be. Checkpoints written before the field existed
+    /// used 0.
+    #[serde(default)]
+    pub shift_heads: usize,
     /// Share of steps whose caption is dropped (replaced by ""), for classifier-free guidance.
     pub caption_dropout: f64,
     /// Share of clips conditioned on their clean first frame (image-to-video).
@@ -164,6 +171,7 @@ impl Default for Recipe {
             self_attention_gain: 1.7,
             cross_attention_gain: 1.3,
             local_heads: 2,
+            shift_heads: 0,
             caption_dropout: 0.1,
             first_frame_share: 0.5,
             seed: 0,
@@ -418,8 +426,14 @@ mod tests {
         fields.remove("keyframe_first");
         let read: Recipe = serde_json::from_value(saved.clone()).unwrap();
         assert_eq!(read, recipe);
-        // Runs from before the attention fields started plainly: unit gains, no local heads.
-        for field in ["self_attention_gain", "cross_attention_gain", "local_heads"] {
+        // Runs from before the attention fields started plainly: unit gains, no local or shift
+        // heads.
+        for field in [
+            "self_attention_gain",
+            "cross_attention_gain",
+            "local_heads",
+            "shift_heads",
+        ] {
             saved.as_object_mut().unwrap().remove(field);
         }
         let read: Recipe = serde_json::from_value(saved.clone()).unwrap();
@@ -427,9 +441,10 @@ mod tests {
             (
                 read.self_attention_gain,
                 read.cross_attention_gain,
-                read.local_heads
+                read.local_heads,
+                read.shift_heads
             ),
-            (1.0, 1.0, 0)
+            (1.0, 1.0, 0, 0)
         );
         // ... except the layout spread: those runs trained on the world's full variety.
         saved.as_object_mut().unwrap().remove("layout_spread");

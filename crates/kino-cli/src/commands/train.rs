@@ -102,6 +102,9 @@ pub fn mini(args: &TrainMiniArgs, quiet: bool) -> anyhow::Result<()> {
     if let Some(heads) = args.local_heads {
         recipe.local_heads = heads;
     }
+    if let Some(heads) = args.shift_heads {
+        recipe.shift_heads = heads;
+    }
     if let Some(rate) = args.learning_rate {
         recipe.learning_rate = rate;
     }
