@@ -134,7 +134,7 @@ pub fn shift_offset(combination: usize) -> [i64; 3] {
         2 => [-1, 1, 0],
         _ => [-1, -1, 0],
     };
-    if (combination / 4) % 2 == 0 {
+    if (combination / 4).is_multiple_of(2) {
         back
     } else {
         back.map(|d| -d)
