@@ -171,6 +171,15 @@ pub struct TrainMiniArgs {
     /// Ignored with --resume.
     #[arg(long)]
     pub shift_heads: Option<usize>,
+    /// Energy of the shift heads' query/key biases in multiples of the head width: how sharply
+    /// they start (default: the recipe's, 3; 30 starts them on their target token). Ignored
+    /// with --resume.
+    #[arg(long, value_parser = parse_positive)]
+    pub shift_energy: Option<f64>,
+    /// Initial gain of the shift heads' query/key norm dimensions (default: the other heads').
+    /// Ignored with --resume.
+    #[arg(long, value_parser = parse_positive)]
+    pub shift_gain: Option<f64>,
     /// Peak learning rate (default: the recipe's). Ignored with --resume.
     #[arg(long, value_parser = parse_positive)]
     pub learning_rate: Option<f64>,

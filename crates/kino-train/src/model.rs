@@ -120,6 +120,8 @@ pub struct BlockAttentionBias {
     pub query: Vec<f32>,
     /// `attn1.to_k.bias`.
     pub key: Vec<f32>,
+    /// `attn1.norm_q.weight` and `attn1.norm_k.weight` (the same gains for both).
+    pub gain: Vec<f32>,
 }
 
 /// Where a shift head looks: the token one frame patch back (or on) and one token aside, where
@@ -152,25 +154,53 @@ pub fn shift_offset(combination: usize) -> [i64; 3] {
 /// 4-pixel token per 4-frame patch in a 32x32 frame of 16 frames, so a shift head starts out
 /// copying a moving object's last (or next) place, which a head built only from RoPE's
 /// separable relative positions would otherwise have to find on its own.
+///
+/// The query/key norms (RMS over every head at once) start at `recipe.self_attention_gain`,
+/// except with a [`Recipe::shift_energy`] above the local heads' 3: the shift heads' larger
+/// biases raise the shared RMS, so the other heads' gains grow by as much as it does (for
+/// inputs of unit variance) and those heads start as they would at 3, while the shift heads'
+/// dimensions take [`Recipe::shift_gain`].
 pub fn attention_biases(recipe: &Recipe, rope_dims: [usize; 3]) -> Vec<BlockAttentionBias> {
     let local = local_attention_bias(recipe, rope_dims);
     let head_dim = recipe.dim / recipe.heads;
     let first = recipe.local_heads.min(recipe.heads);
     let last = (first + recipe.shift_heads).min(recipe.heads);
+    let shift_energy = recipe.shift_energy * head_dim as f64;
+    // Expected squared RMS of a query: unit-variance content in every dimension plus the
+    // biases' energy, against what it would be with the shift heads at the local energy.
+    let local_energy = LOCAL_ENERGY * head_dim as f64;
+    let energy = |per_shift_head: f64| {
+        let local: f64 = local.iter().map(|&v| f64::from(v).powi(2)).sum();
+        (recipe.dim as f64 + local + (last - first) as f64 * per_shift_head) / recipe.dim as f64
+    };
+    let compensation = (energy(shift_energy) / energy(local_energy)).sqrt();
+    let other_gain = (recipe.self_attention_gain * compensation) as f32;
+    let shift_gain = recipe.shift_gain.map_or(other_gain, |g| g as f32);
     (0..recipe.layers)
         .map(|block| {
             let (mut query, mut key) = (local.clone(), local.clone());
+            let mut gain = vec![other_gain; recipe.dim];
             for (i, head) in (first..last).enumerate() {
                 let offset = shift_offset(block * recipe.shift_heads + i);
-                let (q, k) = head_pattern(recipe, rope_dims, &LOCAL_SHARES, offset);
+                let (q, k) = head_pattern(
+                    recipe,
+                    rope_dims,
+                    &LOCAL_SHARES,
+                    offset,
+                    recipe.shift_energy,
+                );
                 let span = head * head_dim..(head + 1) * head_dim;
                 query[span.clone()].copy_from_slice(&q);
-                key[span].copy_from_slice(&k);
+                key[span.clone()].copy_from_slice(&k);
+                gain[span].fill(shift_gain);
             }
-            BlockAttentionBias { query, key }
+            BlockAttentionBias { query, key, gain }
         })
         .collect()
 }
+
+/// A local head's bias energy, in multiples of the head width (see [`head_pattern`]).
+const LOCAL_ENERGY: f64 = 3.0;
 
 /// An axis's RoPE pair and its share of a patterned head's bias energy.
 type Share = (Axis, usize, f64);
@@ -209,17 +239,18 @@ const SPATIAL_SHARES: [Share; 4] = [
 /// and column pairs, pair `k` of an axis of `n` dimensions at `10000^(-2k / n)` radians a
 /// token. A query holding `(a, 0)` in a pair and a key holding `a (cos wd, -sin wd)` add
 /// `a^2 cos(w (j - i - d))` to their logit at key offset `j - i`: a peak at offset `d`. The
-/// bias carries three times the energy of a head's random part (its projection of
-/// unit-variance inputs, about `head_dim`), so the pattern leads at first and the learnt
-/// content part takes over as training sharpens it.
+/// bias carries `energy` times the energy of a head's random part (its projection of
+/// unit-variance inputs, about `head_dim`; [`LOCAL_ENERGY`] for local heads), so the pattern
+/// leads at first and the learnt content part takes over as training sharpens it.
 fn head_pattern(
     recipe: &Recipe,
     rope_dims: [usize; 3],
     shares: &[Share],
     offset: [i64; 3],
+    energy: f64,
 ) -> (Vec<f32>, Vec<f32>) {
     let head_dim = recipe.dim / recipe.heads;
-    let energy = 3.0 * head_dim as f64;
+    let energy = energy * head_dim as f64;
     let (mut query, mut key) = (vec![0f32; head_dim], vec![0f32; head_dim]);
     for &(axis, k, share) in shares {
         let (start, axis_dims, d) = match axis {
@@ -258,7 +289,7 @@ pub fn local_attention_bias(recipe: &Recipe, rope_dims: [usize; 3]) -> Vec<f32> 
         } else {
             &SPATIAL_SHARES
         };
-        let (query, _) = head_pattern(recipe, rope_dims, shares, [0; 3]);
+        let (query, _) = head_pattern(recipe, rope_dims, shares, [0; 3], LOCAL_ENERGY);
         bias[head * head_dim..(head + 1) * head_dim].copy_from_slice(&query);
     }
     bias
@@ -292,11 +323,17 @@ fn initial_value<'a>(
     if let Some(bias) = (query || key).then(block).flatten() {
         Initial::Values(if query { &bias.query } else { &bias.key })
     } else if name.ends_with("norm_q.weight") || name.ends_with("norm_k.weight") {
-        Initial::Constant(if name.contains(".attn1.") {
-            recipe.self_attention_gain
+        if name.contains(".attn1.")
+            && let Some(bias) = block()
+        {
+            Initial::Values(&bias.gain)
         } else {
-            recipe.cross_attention_gain
-        })
+            Initial::Constant(if name.contains(".attn1.") {
+                recipe.self_attention_gain
+            } else {
+                recipe.cross_attention_gain
+            })
+        }
     } else if name.ends_with("norm2.weight") || name.ends_with("layer_norm.weight") {
         Initial::Constant(1.0)
     } else if leaf == "bias"
@@ -518,5 +555,127 @@ mod tests {
         }
         // The blocks between them cover all eight shifts: four directions, back and on.
         assert_eq!(seen.len(), 8);
+    }
+
+    /// The weight a head's query at `query` puts on each key when every token's content is
+    /// alike (zero input to the projections, so the biases alone): the biases RMS-normed over
+    /// all heads with the model's eps, times the norm gains, rotated by the model's RoPE,
+    /// scaled by `1 / sqrt(head_dim)` and softmaxed, as the attention computes it.
+    fn bias_attention(
+        recipe: &Recipe,
+        block: usize,
+        head: usize,
+        query: [usize; 3],
+    ) -> Vec<(usize, f32)> {
+        let cfg: WanTransformerConfig = typed(recipe.transformer_config(), "transformer").unwrap();
+        let grid = [
+            recipe.frames / recipe.patch[0],
+            recipe.height / recipe.patch[1],
+            recipe.width / recipe.patch[2],
+        ];
+        let tables = kino_models::dit::WanRotaryPosEmbed::new(&cfg)
+            .forward(grid, &Device::Cpu)
+            .unwrap();
+        let cos: Vec<Vec<f32>> = tables.cos.to_vec2().unwrap();
+        let sin: Vec<Vec<f32>> = tables.sin.to_vec2().unwrap();
+        let init = &attention_biases(recipe, cfg.rope_dims())[block];
+        let head_dim = recipe.dim / recipe.heads;
+        let normed = |bias: &[f32]| -> Vec<f32> {
+            let ms = bias.iter().map(|v| v * v).sum::<f32>() / bias.len() as f32;
+            let scale = 1.0 / (ms + cfg.eps as f32).sqrt();
+            bias.iter()
+                .zip(&init.gain)
+                .map(|(v, g)| v * scale * g)
+                .collect()
+        };
+        let (q, k) = (normed(&init.query), normed(&init.key));
+        let rotated = |v: &[f32], token: usize| -> Vec<f32> {
+            let b = &v[head * head_dim..(head + 1) * head_dim];
+            (0..head_dim / 2)
+                .flat_map(|p| {
+                    let (c, s) = (cos[token][p], sin[token][p]);
+                    [
+                        b[2 * p] * c - b[2 * p + 1] * s,
+                        b[2 * p] * s + b[2 * p + 1] * c,
+                    ]
+                })
+                .collect()
+        };
+        let index = |p: [usize; 3]| (p[0] * grid[1] + p[1]) * grid[2] + p[2];
+        let qv = rotated(&q, index(query));
+        let tokens = grid.iter().product::<usize>();
+        let logits: Vec<f32> = (0..tokens)
+            .map(|j| {
+                let kv = rotated(&k, j);
+                qv.iter().zip(&kv).map(|(a, b)| a * b).sum::<f32>() / (head_dim as f32).sqrt()
+            })
+            .collect();
+        let top = logits.iter().cloned().fold(f32::MIN, f32::max);
+        let total: f32 = logits.iter().map(|l| (l - top).exp()).sum();
+        logits
+            .iter()
+            .enumerate()
+            .map(|(j, l)| (j, (l - top).exp() / total))
+            .collect()
+    }
+
+    #[test]
+    fn energetic_shift_heads_start_sharp_and_leave_the_other_heads_as_they_were() {
+        let soft = Recipe {
+            local_heads: 2,
+            shift_heads: 2,
+            ..Recipe::default()
+        };
+        let sharp = Recipe {
+            shift_energy: 30.0,
+            shift_gain: Some(3.5),
+            ..soft.clone()
+        };
+        let cfg: WanTransformerConfig = typed(soft.transformer_config(), "transformer").unwrap();
+        let head_dim = soft.dim / soft.heads;
+        // The energy-3 recipe starts every gain at the self-attention gain (as before the
+        // fields existed).
+        for init in attention_biases(&soft, cfg.rope_dims()) {
+            assert!(
+                init.gain
+                    .iter()
+                    .all(|&g| g == soft.self_attention_gain as f32)
+            );
+        }
+        let inits = attention_biases(&sharp, cfg.rope_dims());
+        // Block 0's shift heads look one frame patch back and one token right, then left.
+        let query = [2, 3, 4];
+        for (head, target) in [(2, [1, 3, 5]), (3, [1, 3, 3])] {
+            let index = (target[0] * 8 + target[1]) * 8 + target[2];
+            let weight = |recipe: &Recipe| bias_attention(recipe, 0, head, query)[index].1;
+            assert!(
+                weight(&sharp) > 0.9,
+                "sharp head {head}: {}",
+                weight(&sharp)
+            );
+            assert!(weight(&soft) < 0.5, "soft head {head}: {}", weight(&soft));
+            let span = head * head_dim..(head + 1) * head_dim;
+            assert!(inits[0].gain[span].iter().all(|&g| g == 3.5));
+        }
+        // The local heads' gains grow with the shared norm: for unit-variance content their
+        // query is what it was (gain over expected RMS unchanged).
+        let expected_rms = |init: &BlockAttentionBias| {
+            let energy: f32 = init.query.iter().map(|v| v * v).sum();
+            ((soft.dim as f32 + energy) / soft.dim as f32).sqrt()
+        };
+        let before = &attention_biases(&soft, cfg.rope_dims())[0];
+        let after = &inits[0];
+        for head in 0..2 {
+            let dim = head * head_dim;
+            let ratio = |init: &BlockAttentionBias| init.gain[dim] / expected_rms(init);
+            assert!(
+                (ratio(before) - ratio(after)).abs() < 1e-4,
+                "local head {head}"
+            );
+            assert_eq!(
+                before.query[dim..dim + head_dim],
+                after.query[dim..dim + head_dim]
+            );
+        }
     }
 }

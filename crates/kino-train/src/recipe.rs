@@ -121,6 +121,21 @@ pub struct Recipe {
     /// used 0.
     #[serde(default)]
     pub shift_heads: usize,
+    /// Energy of a shift head's query and key biases, in multiples of the head width: how
+    /// far the shift pattern leads the head's random content part at the start. 3 (what
+    /// checkpoints written before the field existed used) leaves the pattern about 0.8 logits
+    /// over the next key, buried in the content part's noise: a head starts spread over a
+    /// dozen keys, and training did not sharpen it. The attention norms are shared by every
+    /// head, so the other heads' gains grow to make up for the larger norm, and they start as
+    /// they would at 3.
+    #[serde(default = "default_shift_energy")]
+    pub shift_energy: f64,
+    /// Initial gain of the shift heads' query/key norm dimensions (`None`: the other heads').
+    /// With [`Recipe::shift_energy`] 30 and a gain of 3.5 a shift head starts with about 80%
+    /// of its weight on its target token when the content is random, all of it when the
+    /// content is alike (a plain background).
+    #[serde(default)]
+    pub shift_gain: Option<f64>,
     /// Share of steps whose caption is dropped (replaced by ""), for classifier-free guidance.
     pub caption_dropout: f64,
     /// Share of clips conditioned on their clean first frame (image-to-video).
@@ -172,6 +187,8 @@ impl Default for Recipe {
             cross_attention_gain: 1.3,
             local_heads: 2,
             shift_heads: 0,
+            shift_energy: default_shift_energy(),
+            shift_gain: None,
             caption_dropout: 0.1,
             first_frame_share: 0.5,
             seed: 0,
@@ -192,6 +209,11 @@ fn default_foreground_weight() -> f64 {
 /// sampling default, not part of training).
 fn default_keyframe_first() -> bool {
     true
+}
+
+/// A shift head's bias energy as the shift heads first had it (and the local heads have).
+fn default_shift_energy() -> f64 {
+    3.0
 }
 
 /// What checkpoints written before the field existed were trained on: the full variety.
@@ -433,6 +455,8 @@ mod tests {
             "cross_attention_gain",
             "local_heads",
             "shift_heads",
+            "shift_energy",
+            "shift_gain",
         ] {
             saved.as_object_mut().unwrap().remove(field);
         }
@@ -446,6 +470,7 @@ mod tests {
             ),
             (1.0, 1.0, 0, 0)
         );
+        assert_eq!((read.shift_energy, read.shift_gain), (3.0, None));
         // ... except the layout spread: those runs trained on the world's full variety.
         saved.as_object_mut().unwrap().remove("layout_spread");
         let read: Recipe = serde_json::from_value(saved).unwrap();

@@ -105,6 +105,12 @@ pub fn mini(args: &TrainMiniArgs, quiet: bool) -> anyhow::Result<()> {
     if let Some(heads) = args.shift_heads {
         recipe.shift_heads = heads;
     }
+    if let Some(energy) = args.shift_energy {
+        recipe.shift_energy = energy;
+    }
+    if let Some(gain) = args.shift_gain {
+        recipe.shift_gain = Some(gain);
+    }
     if let Some(rate) = args.learning_rate {
         recipe.learning_rate = rate;
     }
