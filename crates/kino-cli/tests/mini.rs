@@ -177,6 +177,37 @@ fn a_trained_folder_generates_and_evaluates() {
         String::from_utf8_lossy(&eval.stderr)
     );
     assert!(stdout.contains("1 clips (1 prompts x 1 seeds)"), "{stdout}");
+
+    // Standard output closed before the table is printed (`kino eval mini | head -1`): the
+    // run still succeeds and writes its report, instead of a broken-pipe panic losing it.
+    let json = dir.path().join("closed.json");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kino"))
+        .args([
+            "eval",
+            "mini",
+            "--model",
+            s(&model),
+            "--count",
+            "1",
+            "--seeds",
+            "1",
+            "--sheet",
+            s(&dir.path().join("worst-closed.png")),
+            "--json",
+            s(&json),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let closed = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&closed.stderr);
+    assert!(closed.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["clips"].as_array().unwrap().len(), 1);
 }
 
 #[test]

@@ -63,13 +63,15 @@ pub fn encode(args: &BenchEncodeArgs, quiet: bool) -> anyhow::Result<()> {
     seconds.sort_by(f64::total_cmp);
     let best = seconds[0];
     let median = seconds[seconds.len() / 2];
-    println!(
+    say!(
         "format={format} width={} height={} frames={}",
-        args.width, args.height, args.frames
+        args.width,
+        args.height,
+        args.frames
     );
-    println!("best_seconds={best:.4} median_seconds={median:.4}");
-    println!("frames_per_second={:.1}", args.frames as f64 / median);
-    println!("bytes={bytes}");
+    say!("best_seconds={best:.4} median_seconds={median:.4}");
+    say!("frames_per_second={:.1}", args.frames as f64 / median);
+    say!("bytes={bytes}");
     Ok(())
 }
 

@@ -88,23 +88,25 @@ pub fn run(args: &BenchDitArgs, quiet: bool) -> anyhow::Result<()> {
         }
     }
     let params: usize = model_params(&cfg);
-    println!(
+    say!(
         "implementation=kino preset={} dtype={dtype_name} params={params}",
         preset_name(args.preset)
     );
-    println!(
+    say!(
         "frames={} height={} width={} tokens={tokens} text_len={TEXT_LEN}",
-        args.frames, args.height, args.width
+        args.frames,
+        args.height,
+        args.width
     );
-    println!(
+    say!(
         "threads={} repeat={}",
         candle_core::utils::get_num_threads(),
         args.repeat
     );
-    println!("seconds_per_forward={:.3}", total / f64::from(args.repeat));
+    say!("seconds_per_forward={:.3}", total / f64::from(args.repeat));
     match peak_rss_mb() {
-        Some(mb) => println!("peak_rss_mb={mb:.0}"),
-        None => println!("peak_rss_mb=unknown"),
+        Some(mb) => say!("peak_rss_mb={mb:.0}"),
+        None => say!("peak_rss_mb=unknown"),
     }
     Ok(())
 }

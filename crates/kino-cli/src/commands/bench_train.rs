@@ -61,7 +61,7 @@ pub fn run(args: &BenchTrainArgs, quiet: bool) -> anyhow::Result<()> {
     timed.sort_by(f64::total_cmp);
     let mean = timed.iter().sum::<f64>() / timed.len().max(1) as f64;
     let median = timed.get(timed.len() / 2).copied().unwrap_or(f64::NAN);
-    println!(
+    say!(
         "recipe=kino-mini batch={} size={}x{}x{} tokens={} threads={}",
         recipe.batch,
         recipe.frames,
@@ -70,10 +70,10 @@ pub fn run(args: &BenchTrainArgs, quiet: bool) -> anyhow::Result<()> {
         recipe.tokens(),
         candle_core::utils::get_num_threads()
     );
-    println!("mean_step_seconds={mean:.3} median_step_seconds={median:.3}");
-    println!("clips_per_second={:.2}", recipe.batch as f64 / median);
+    say!("mean_step_seconds={mean:.3} median_step_seconds={median:.3}");
+    say!("clips_per_second={:.2}", recipe.batch as f64 / median);
     if let Some(mb) = super::bench_dit::peak_rss_mb() {
-        println!("peak_rss_mb={mb:.0}");
+        say!("peak_rss_mb={mb:.0}");
     }
     Ok(())
 }

@@ -72,7 +72,7 @@ pub fn mini(args: &EvalMiniArgs, quiet: bool) -> anyhow::Result<()> {
     let seconds = started.elapsed().as_secs_f64();
     let scores = eval::score(&clips);
 
-    println!(
+    say!(
         "kino eval mini: {} clips ({} prompts x {} seeds) of {} in {seconds:.1} s",
         clips.len(),
         prompts.len(),
@@ -80,14 +80,17 @@ pub fn mini(args: &EvalMiniArgs, quiet: bool) -> anyhow::Result<()> {
         model_dir.display()
     );
     if first_frame == eval::FirstFrame::World {
-        println!("first frames: the world's, so this judges image-to-video alone");
+        say!("first frames: the world's, so this judges image-to-video alone");
     }
-    println!(
+    say!(
         "{:<22} {:>7} {:>6} {:>9}",
-        "attribute", "correct", "total", "accuracy"
+        "attribute",
+        "correct",
+        "total",
+        "accuracy"
     );
     let row = |name: &str, s: &eval::Score| {
-        println!(
+        say!(
             "{name:<22} {:>7} {:>6} {:>8.1}%",
             s.correct,
             s.total,
@@ -109,9 +112,9 @@ pub fn mini(args: &EvalMiniArgs, quiet: bool) -> anyhow::Result<()> {
             .with_context(|| format!("cannot write {}", args.sheet.display()))?;
         std::fs::rename(&tmp, &args.sheet)
             .with_context(|| format!("cannot write {}", args.sheet.display()))?;
-        println!("worst clips, top to bottom, in {}:", args.sheet.display());
+        say!("worst clips, top to bottom, in {}:", args.sheet.display());
         for label in labels {
-            println!("  {label}");
+            say!("  {label}");
         }
     }
     if let Some(path) = &args.json {

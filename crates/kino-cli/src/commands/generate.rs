@@ -104,7 +104,7 @@ pub fn run(args: &GenerateArgs, quiet: bool) -> anyhow::Result<()> {
     if let Some(path) = &args.frames_out {
         save_frames(path, &video.frames)?;
         if !quiet {
-            println!("frames {}", path.display());
+            say!("frames {}", path.display());
         }
     }
     let frames = video.to_rgb8()?;

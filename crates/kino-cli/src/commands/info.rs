@@ -20,19 +20,19 @@ pub fn run(args: &InfoArgs) -> anyhow::Result<()> {
         serde_json::to_value(kino_media::probe(path)?).expect("plain struct serialises")
     };
     if args.json {
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(&value).expect("JSON value serialises")
         );
     } else if let Some(map) = value.as_object() {
-        println!("{}", path.display());
+        say!("{}", path.display());
         for (k, v) in map {
             let shown = match v {
                 serde_json::Value::String(s) => s.clone(),
                 serde_json::Value::Null => "-".into(),
                 other => other.to_string(),
             };
-            println!("  {k:<17} {shown}");
+            say!("  {k:<17} {shown}");
         }
     }
     Ok(())

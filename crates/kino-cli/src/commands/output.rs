@@ -81,11 +81,11 @@ pub fn write_frames(
     if !args.no_contact_sheet {
         let sheet = kino_media::write_contact_sheet(&written.path, &sheet_frames, &layout)?;
         if !quiet {
-            println!("contact sheet {}", sheet.display());
+            say!("contact sheet {}", sheet.display());
         }
     }
     if !quiet {
-        println!(
+        say!(
             "wrote {} ({} {}x{}, {} frames at {} fps, {:.2} s, {} KiB)",
             written.path.display(),
             written.format,

@@ -103,9 +103,12 @@ fn plan(args: &MoviePlanArgs) -> anyhow::Result<()> {
             "duration_seconds": plan.duration_seconds(),
             "plan": plan,
         });
-        println!("{}", serde_json::to_string_pretty(&json)?);
+        say!("{}", serde_json::to_string_pretty(&json)?);
     } else {
-        print!("{}", describe(&plan));
+        {
+            use std::io::Write as _;
+            let _ = write!(std::io::stdout(), "{}", describe(&plan));
+        }
     }
     Ok(())
 }
@@ -269,7 +272,7 @@ fn render(args: &MovieRenderArgs, quiet: bool) -> anyhow::Result<()> {
     let film = film.map_err(usage_if_bad_input)?;
     if !quiet {
         let r = &film.render;
-        println!(
+        say!(
             "shots rendered={} cached={} cards={} render_seconds={:.2}",
             r.rendered.len(),
             r.cached.len(),
@@ -277,7 +280,7 @@ fn render(args: &MovieRenderArgs, quiet: bool) -> anyhow::Result<()> {
             r.seconds
         );
         let v = &film.assembled.video;
-        println!(
+        say!(
             "wrote {} ({} {}x{}, {} frames at {} fps, {:.2} s, {} KiB)",
             v.path.display(),
             v.format,
@@ -292,9 +295,9 @@ fn render(args: &MovieRenderArgs, quiet: bool) -> anyhow::Result<()> {
             .into_iter()
             .chain(film.assembled.contact_sheet.as_ref())
         {
-            println!("wrote {}", path.display());
+            say!("wrote {}", path.display());
         }
-        println!("shot cache {}", film.cache_dir.display());
+        say!("shot cache {}", film.cache_dir.display());
     }
     Ok(())
 }
