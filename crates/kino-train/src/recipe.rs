@@ -430,6 +430,30 @@ mod tests {
     }
 
     #[test]
+    fn every_recipe_file_in_the_repository_loads_and_tiles_its_clip() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|e| e == "json"))
+            .collect();
+        files.sort();
+        assert!(files.len() >= 5, "recipes found: {files:?}");
+        for path in files {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let fields: Value = serde_json::from_str(&text).unwrap();
+            let recipe = Recipe::with_overrides(&fields)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let [pt, ph, pw] = recipe.patch;
+            assert_eq!(recipe.frames % pt, 0, "{}", path.display());
+            assert_eq!(recipe.height % ph, 0, "{}", path.display());
+            assert_eq!(recipe.width % pw, 0, "{}", path.display());
+            assert_eq!(recipe.dim % recipe.heads, 0, "{}", path.display());
+            assert!(recipe.tokens() > 0, "{}", path.display());
+        }
+    }
+
+    #[test]
     fn object_weighting_starts_at_its_step_and_old_checkpoints_get_the_curriculum() {
         let recipe = Recipe::default();
         assert_eq!(
