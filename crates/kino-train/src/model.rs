@@ -124,17 +124,26 @@ pub struct BlockAttentionBias {
     pub gain: Vec<f32>,
 }
 
-/// Where a shift head looks: the token one frame patch back (or on) and one token aside, where
-/// content moving one way was (or will be). `(frame, row, column)` offsets of the key from the
-/// query, in tokens.
-pub fn shift_offset(combination: usize) -> [i64; 3] {
-    // Left, right, up, down: a content's place one frame patch back is one token against
-    // its motion; one frame patch on, one token along it.
+/// Where a shift head looks: the token one frame patch back (or on) and `aside` tokens aside,
+/// where content moving one way was (or will be). `(frame, row, column)` offsets of the key
+/// from the query, in tokens. With `aside` 0 there are only two places, the query's own one
+/// frame patch back (even combinations) and on (odd ones): neighbour-frame heads.
+pub fn shift_offset(combination: usize, aside: usize) -> [i64; 3] {
+    if aside == 0 {
+        return if combination.is_multiple_of(2) {
+            [-1, 0, 0]
+        } else {
+            [1, 0, 0]
+        };
+    }
+    let a = aside as i64;
+    // Left, right, up, down: a content's place one frame patch back is `aside` tokens against
+    // its motion; one frame patch on, along it.
     let back = match combination % 4 {
-        0 => [-1, 0, 1],
-        1 => [-1, 0, -1],
-        2 => [-1, 1, 0],
-        _ => [-1, -1, 0],
+        0 => [-1, 0, a],
+        1 => [-1, 0, -a],
+        2 => [-1, a, 0],
+        _ => [-1, -a, 0],
     };
     if (combination / 4).is_multiple_of(2) {
         back
@@ -181,11 +190,16 @@ pub fn attention_biases(recipe: &Recipe, rope_dims: [usize; 3]) -> Vec<BlockAtte
             let (mut query, mut key) = (local.clone(), local.clone());
             let mut gain = vec![other_gain; recipe.dim];
             for (i, head) in (first..last).enumerate() {
-                let offset = shift_offset(block * recipe.shift_heads + i);
+                let offset = shift_offset(block * recipe.shift_heads + i, recipe.shift_aside);
+                let shares: &[Share] = if recipe.shift_aside == 0 {
+                    &NEIGHBOUR_FRAME_SHARES
+                } else {
+                    &LOCAL_SHARES
+                };
                 let (q, k) = head_pattern(
                     recipe,
                     rope_dims,
-                    &LOCAL_SHARES,
+                    shares,
                     offset,
                     recipe.shift_energy,
                 );
@@ -222,6 +236,19 @@ const LOCAL_SHARES: [Share; 5] = [
     (Axis::Row, 1, 0.25),
     (Axis::Column, 0, 0.15),
     (Axis::Column, 1, 0.25),
+];
+
+/// The neighbour-frame heads' pattern (shift heads with no offset aside): most of the energy
+/// on the two highest frame frequencies (1 and about 0.2 a frame patch: the first alone would
+/// peak again 6 frame patches on), so the neighbouring frame patch wins over the query's own
+/// and the others, and the rest on the row and column axes, to keep to the same place.
+const NEIGHBOUR_FRAME_SHARES: [Share; 6] = [
+    (Axis::Frame, 0, 0.35),
+    (Axis::Frame, 1, 0.25),
+    (Axis::Row, 0, 0.1),
+    (Axis::Row, 1, 0.1),
+    (Axis::Column, 0, 0.1),
+    (Axis::Column, 1, 0.1),
 ];
 
 /// The local heads' pattern that looks at every frame patch alike.
@@ -520,7 +547,7 @@ mod tests {
             let query = positions.iter().position(|&p| p == [1, 3, 4]).unwrap();
             for i in 0..recipe.shift_heads {
                 let head = recipe.local_heads + i;
-                let offset = shift_offset(block * recipe.shift_heads + i);
+                let offset = shift_offset(block * recipe.shift_heads + i, recipe.shift_aside);
                 seen.insert(offset);
                 let row = &logits[head][query];
                 let target = positions
@@ -676,6 +703,41 @@ mod tests {
                 before.query[dim..dim + head_dim],
                 after.query[dim..dim + head_dim]
             );
+        }
+    }
+
+    #[test]
+    fn neighbour_frame_heads_start_on_the_same_place_one_frame_back_and_on() {
+        // Frame tokens (one frame's 8x8 cell a token: a 16 x 4 x 4 grid), sharp shift heads
+        // with nothing aside, as recipes/frame-neighbours.json has them.
+        let recipe = Recipe {
+            patch: [1, 8, 8],
+            local_heads: 1,
+            shift_heads: 2,
+            shift_aside: 0,
+            shift_energy: 30.0,
+            shift_gain: Some(3.5),
+            ..Recipe::default()
+        };
+        let index = |p: [usize; 3]| (p[0] * 4 + p[1]) * 4 + p[2];
+        for block in 0..recipe.layers {
+            for (head, step) in [(1, -1i64), (2, 1)] {
+                assert_eq!(
+                    shift_offset(block * recipe.shift_heads + head - 1, 0),
+                    [step, 0, 0]
+                );
+                for query in [[8, 1, 2], [1, 0, 0], [14, 3, 3]] {
+                    let target = [(query[0] as i64 + step) as usize, query[1], query[2]];
+                    let weights = bias_attention(&recipe, block, head, query);
+                    let on_target = weights[index(target)].1;
+                    let own = weights[index(query)].1;
+                    assert!(
+                        on_target > 0.8,
+                        "block {block} head {head} query {query:?}: {on_target} on {target:?}"
+                    );
+                    assert!(own < 0.1, "block {block} head {head}: {own} on its own place");
+                }
+            }
         }
     }
 }

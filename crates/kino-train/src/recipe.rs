@@ -136,6 +136,15 @@ pub struct Recipe {
     /// content is alike (a plain background).
     #[serde(default)]
     pub shift_gain: Option<f64>,
+    /// How many tokens aside a shift head looks (see [`crate::model::shift_offset`]): 1 (what
+    /// checkpoints written before the field existed used) suits 4-frame patches, where a
+    /// world object travels one 4-pixel token a patch; 0 makes them neighbour-frame heads, at
+    /// the query's own place one frame patch back or on, which suits frame tokens (patch
+    /// `(1, 8, 8)`), where an object travels an eighth of a token a frame and the content to
+    /// continue from is the neighbouring frame's, not the average of every frame that the
+    /// local heads which look at every frame patch start from.
+    #[serde(default = "default_shift_aside")]
+    pub shift_aside: usize,
     /// Share of steps whose caption is dropped (replaced by ""), for classifier-free guidance.
     pub caption_dropout: f64,
     /// Share of clips conditioned on their clean first frame (image-to-video).
@@ -189,6 +198,7 @@ impl Default for Recipe {
             shift_heads: 0,
             shift_energy: default_shift_energy(),
             shift_gain: None,
+            shift_aside: default_shift_aside(),
             caption_dropout: 0.1,
             first_frame_share: 0.5,
             seed: 0,
@@ -214,6 +224,11 @@ fn default_keyframe_first() -> bool {
 /// A shift head's bias energy as the shift heads first had it (and the local heads have).
 fn default_shift_energy() -> f64 {
     3.0
+}
+
+/// Where shift heads looked before the field existed: one token aside.
+fn default_shift_aside() -> usize {
+    1
 }
 
 /// What checkpoints written before the field existed were trained on: the full variety.
@@ -481,6 +496,7 @@ mod tests {
             "shift_heads",
             "shift_energy",
             "shift_gain",
+            "shift_aside",
         ] {
             saved.as_object_mut().unwrap().remove(field);
         }
@@ -494,7 +510,10 @@ mod tests {
             ),
             (1.0, 1.0, 0, 0)
         );
-        assert_eq!((read.shift_energy, read.shift_gain), (3.0, None));
+        assert_eq!(
+            (read.shift_energy, read.shift_gain, read.shift_aside),
+            (3.0, None, 1)
+        );
         // ... except the layout spread: those runs trained on the world's full variety.
         saved.as_object_mut().unwrap().remove("layout_spread");
         let read: Recipe = serde_json::from_value(saved).unwrap();
