@@ -196,13 +196,7 @@ pub fn attention_biases(recipe: &Recipe, rope_dims: [usize; 3]) -> Vec<BlockAtte
                 } else {
                     &LOCAL_SHARES
                 };
-                let (q, k) = head_pattern(
-                    recipe,
-                    rope_dims,
-                    shares,
-                    offset,
-                    recipe.shift_energy,
-                );
+                let (q, k) = head_pattern(recipe, rope_dims, shares, offset, recipe.shift_energy);
                 let span = head * head_dim..(head + 1) * head_dim;
                 query[span.clone()].copy_from_slice(&q);
                 key[span.clone()].copy_from_slice(&k);
@@ -735,7 +729,10 @@ mod tests {
                         on_target > 0.8,
                         "block {block} head {head} query {query:?}: {on_target} on {target:?}"
                     );
-                    assert!(own < 0.1, "block {block} head {head}: {own} on its own place");
+                    assert!(
+                        own < 0.1,
+                        "block {block} head {head}: {own} on its own place"
+                    );
                 }
             }
         }
