@@ -180,6 +180,11 @@ pub struct TrainMiniArgs {
     /// Ignored with --resume.
     #[arg(long, value_parser = parse_positive)]
     pub shift_gain: Option<f64>,
+    /// Tokens aside the shift heads look (default: the recipe's, 1; 0 makes them
+    /// neighbour-frame heads, at the query's own place one frame patch back or on, for frame
+    /// tokens). Ignored with --resume.
+    #[arg(long)]
+    pub shift_aside: Option<usize>,
     /// Peak learning rate (default: the recipe's). Ignored with --resume.
     #[arg(long, value_parser = parse_positive)]
     pub learning_rate: Option<f64>,

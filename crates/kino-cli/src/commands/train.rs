@@ -111,6 +111,9 @@ pub fn mini(args: &TrainMiniArgs, quiet: bool) -> anyhow::Result<()> {
     if let Some(gain) = args.shift_gain {
         recipe.shift_gain = Some(gain);
     }
+    if let Some(aside) = args.shift_aside {
+        recipe.shift_aside = aside;
+    }
     if let Some(rate) = args.learning_rate {
         recipe.learning_rate = rate;
     }
