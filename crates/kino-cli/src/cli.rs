@@ -167,7 +167,8 @@ pub struct TrainMiniArgs {
     #[arg(long)]
     pub local_heads: Option<usize>,
     /// Self-attention heads per block, after the local ones, that start as shift heads
-    /// (looking one frame patch back or on and one token aside; default: the recipe's, 0).
+    /// (looking one frame patch back or on and --shift-aside tokens aside; default: the
+    /// recipe's, 0).
     /// Ignored with --resume.
     #[arg(long)]
     pub shift_heads: Option<usize>,

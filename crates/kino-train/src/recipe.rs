@@ -116,9 +116,9 @@ pub struct Recipe {
     pub local_heads: usize,
     /// Self-attention heads per block, after the local ones, whose query and key biases start
     /// as a shift pattern (see [`crate::model::attention_biases`]): such a head starts out
-    /// looking one frame patch back or on and one token aside, where an object moving one
-    /// token a frame patch was or will be. Checkpoints written before the field existed
-    /// used 0.
+    /// looking one frame patch back or on and [`Recipe::shift_aside`] tokens aside (one by
+    /// default), where an object moving one token a frame patch was or will be. Checkpoints
+    /// written before the field existed used 0.
     #[serde(default)]
     pub shift_heads: usize,
     /// Energy of a shift head's query and key biases, in multiples of the head width: how
