@@ -96,6 +96,11 @@ pub struct EvalMiniArgs {
     /// model continues it (the motion pass alone, on a keyframe known to be right).
     #[arg(long)]
     pub world_first_frame: bool,
+    /// Judge video-to-video instead: the world renders each prompt's whole clip, it is noised
+    /// STRENGTH of the way along the sampling schedule (0 to 1; 1 is pure noise) and the
+    /// model redraws it. Shows from which noise level down the model keeps the asked motion.
+    #[arg(long, value_name = "STRENGTH", conflicts_with = "world_first_frame")]
+    pub world_clip: Option<f64>,
 }
 
 /// `kino train ...`
@@ -186,6 +191,12 @@ pub struct TrainMiniArgs {
     /// tokens). Ignored with --resume.
     #[arg(long)]
     pub shift_aside: Option<usize>,
+    /// Put a skip path around the transformer with this data standard deviation (EDM's
+    /// preconditioning; 0.5 suits clips in [-1, 1]): the clean-clip prediction is c_skip x +
+    /// c_out output, so the noisy clip passes through at low noise (default: the recipe's,
+    /// none). Ignored with --resume.
+    #[arg(long, value_parser = parse_positive)]
+    pub skip_sigma_data: Option<f64>,
     /// Peak learning rate (default: the recipe's). Ignored with --resume.
     #[arg(long, value_parser = parse_positive)]
     pub learning_rate: Option<f64>,
@@ -343,6 +354,15 @@ pub struct GenerateArgs {
     /// "noise" of shape (1, z, (frames - 1) / 4 + 1, height / 8, width / 8).
     #[arg(long, value_name = "FILE.safetensors")]
     pub noise: Option<PathBuf>,
+    /// Video-to-video: redraw this clip (a .y4m file or a folder of PNG frames, e.g. from
+    /// `ffmpeg -i in.mp4 in.y4m`) instead of starting from noise; its first --frames frames
+    /// are resized to the model's size, so the result keeps their layout and motion.
+    #[arg(long, value_name = "VIDEO")]
+    pub init_video: Option<PathBuf>,
+    /// With --init-video: how much of it is redrawn, above 0 to 1 (the last floor(steps x
+    /// strength) denoising steps run; 1 starts from pure noise) [default: 0.8]
+    #[arg(long, requires = "init_video", allow_negative_numbers = true)]
+    pub strength: Option<f64>,
     /// Also write the decoded frames to this .safetensors file as tensor "frames", f32
     /// (frames, height, width, 3) in [0, 1].
     #[arg(long, value_name = "FILE.safetensors")]

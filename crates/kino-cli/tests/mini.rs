@@ -331,3 +331,123 @@ fn the_shipped_model_draws_what_the_prompt_asks() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// `kino world render` at the model's native size, as a Y4M clip for `--init-video`.
+fn world_clip(prompt: &str, out: &Path) {
+    let run = kino(&[
+        "world",
+        "render",
+        prompt,
+        "-o",
+        s(out),
+        "--width",
+        "32",
+        "--height",
+        "32",
+        "--fps",
+        "8",
+        "--seconds",
+        "2",
+        "--seed",
+        "3",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
+/// Video-to-video with the shipped weights: a world clip redrawn from a low strength keeps
+/// the colour and motion the oracle reads from it (decoded by ffmpeg), and strength 1 is
+/// text-to-video from the same seed.
+#[test]
+fn generate_redraws_an_init_video() {
+    let dir = tempfile::tempdir().unwrap();
+    let prompt = "a red ball moving to the left on green grass";
+    let clip = dir.path().join("world.y4m");
+    world_clip(prompt, &clip);
+    let generate = |name: &str, extra: &[&str]| {
+        let out = dir.path().join(name);
+        let mut args = vec![
+            "generate",
+            prompt,
+            "-o",
+            s(&out),
+            "--no-contact-sheet",
+            "--keyframe-first",
+            "false",
+        ];
+        args.extend_from_slice(extra);
+        let run = kino(&args);
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        kino_testkit::decode_rgb(s(&out), &[], 256, 256)
+    };
+    let redrawn = generate("low.mp4", &["--init-video", s(&clip), "--strength", "0.1"]);
+    assert_eq!(redrawn.len(), 16);
+    let spec = kino_world::parse(prompt).unwrap().spec;
+    for verdict in kino_train::eval::judge(&spec, &redrawn, 256, 256) {
+        assert!(verdict.colour && verdict.motion, "{verdict:?}");
+    }
+    // Strength 1 starts at the schedule's first sigma, 1 - 1e-6: all but a millionth noise,
+    // so it is text-to-video up to what 20 guided steps make of that millionth.
+    let full = generate("full.mp4", &["--init-video", s(&clip), "--strength", "1"]);
+    let text = generate("text.mp4", &[]);
+    let mean_difference = |a: &[Vec<u8>], b: &[Vec<u8>]| {
+        let (sum, n) = a
+            .iter()
+            .flatten()
+            .zip(b.iter().flatten())
+            .fold((0u64, 0u64), |(sum, n), (x, y)| {
+                (sum + u64::from(x.abs_diff(*y)), n + 1)
+            });
+        sum as f64 / n as f64
+    };
+    let (full_to_text, redrawn_to_text) = (
+        mean_difference(&full, &text),
+        mean_difference(&redrawn, &text),
+    );
+    // Measured: 1.2 and 10.5 levels of 255 (20 guided steps amplify the millionth).
+    assert!(
+        full_to_text < 3.0 && redrawn_to_text > 3.0 * full_to_text,
+        "strength 1 differs from text-to-video by {full_to_text}, strength 0.1 by {redrawn_to_text}"
+    );
+}
+
+#[test]
+fn init_video_bad_input_names_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("world.y4m");
+    world_clip("a red ball moving left", &clip);
+    let out = dir.path().join("x.mp4");
+    for (extra, code, named) in [
+        (
+            vec!["--init-video", s(&clip), "--strength", "0"],
+            2,
+            "--strength",
+        ),
+        (vec!["--strength", "0.5"], 2, "--init-video"),
+        (
+            vec!["--init-video", s(&clip), "--frames", "32"],
+            2,
+            "fewer than the 32",
+        ),
+        (
+            vec!["--init-video", s(&dir.path().join("none.y4m"))],
+            1,
+            "none.y4m",
+        ),
+    ] {
+        let mut args = vec!["generate", "a red ball", "-o", s(&out)];
+        args.extend_from_slice(&extra);
+        let run = kino(&args);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(code), "{extra:?}: {stderr}");
+        assert!(stderr.contains(named), "{extra:?}: {stderr}");
+        assert!(!out.exists(), "{extra:?} left {}", out.display());
+    }
+}

@@ -49,6 +49,11 @@ pub struct ModelDefaults {
     /// Where a first frame goes in the conditioning channels, as the model was trained.
     #[serde(default)]
     pub first_frame_layout: kino_models::dit::FirstFrameLayout,
+    /// For a model that predicts the clean clip through a skip path
+    /// ([`kino_sampling::SkipPreconditioning`]): the data standard deviation it was trained
+    /// with. The clean-clip prediction is then `c_skip x + c_out output`, not the output.
+    #[serde(default)]
+    pub skip_sigma_data: Option<f64>,
 }
 
 impl ModelDefaults {
@@ -70,6 +75,7 @@ impl ModelDefaults {
             keyframe_first: false,
             flow_shift: None,
             first_frame_layout: kino_models::dit::FirstFrameLayout::FirstFrameOnly,
+            skip_sigma_data: None,
         }
     }
 
@@ -78,13 +84,24 @@ impl ModelDefaults {
         match model.index().settings.get("_kino_defaults") {
             None => Ok(Self::wan_2_1()),
             Some(value) => {
-                serde_json::from_value(value.clone()).map_err(|e| PipelineError::InvalidRequest {
+                let invalid = |e: String| PipelineError::InvalidRequest {
                     field: "_kino_defaults",
                     message: format!(
                         "{}: `_kino_defaults` is not valid: {e}",
                         model.root().join("model_index.json").display()
                     ),
-                })
+                };
+                let defaults: Self =
+                    serde_json::from_value(value.clone()).map_err(|e| invalid(e.to_string()))?;
+                if let Some(sd) = defaults
+                    .skip_sigma_data
+                    .filter(|sd| !(sd.is_finite() && *sd > 0.0))
+                {
+                    return Err(invalid(format!(
+                        "skip_sigma_data must be a positive number, got {sd}"
+                    )));
+                }
+                Ok(defaults)
             }
         }
     }

@@ -7,11 +7,11 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use kino_models::dit::WanTransformer3D;
 use kino_models::text::PromptEncoder;
-use kino_models::vae::{AutoencoderKlWan, denormalize_latents};
+use kino_models::vae::{AutoencoderKlWan, denormalize_latents, normalize_latents};
 use kino_models::{ModelDir, WanVaeConfig};
 use kino_sampling::{
-    FlowEulerConfig, FlowScheduler, FlowUniPcConfig, Scheduler, SchedulerConfig, cfg,
-    guidance_enabled,
+    FlowEulerConfig, FlowScheduler, FlowUniPcConfig, Scheduler, SchedulerConfig,
+    SkipPreconditioning, cfg, guidance_enabled,
 };
 
 mod segments;
@@ -251,10 +251,16 @@ impl Pipeline {
         prompts: Prompts<'_>,
         progress: &mut dyn Progress,
     ) -> Result<GeneratedVideo> {
-        if request.keyframe_first && request.first_frame.is_none() && self.takes_first_frame() {
+        let from_video = request.init_video.is_some();
+        if request.keyframe_first
+            && request.first_frame.is_none()
+            && !from_video
+            && self.takes_first_frame()
+        {
             return self.generate_keyframe_first(request, prompts, progress);
         }
         if let Some(segment) = self.defaults.segment_frames
+            && !from_video
             && self.takes_first_frame()
             && let Some(plan) = SegmentPlan::new(request.frames, segment)
         {
@@ -275,14 +281,29 @@ impl Pipeline {
         let condition = self
             .condition(request, &shape)
             .map_err(PipelineError::model("preparing the first-frame condition"))?;
+        // Video-to-video: the clip's latents, noised to the sigma of the first step run.
+        let begin = request.steps - request.denoising_steps();
+        scheduler.set_timesteps(request.steps)?;
+        let latents = match &request.init_video {
+            Some(video) => {
+                let clean = self
+                    .encode_video(video)
+                    .map_err(PipelineError::model("encoding the init video"))?;
+                let sigma = f64::from(scheduler.sigmas()[begin]);
+                ((clean * (1.0 - sigma)).and_then(|c| c + (noise * sigma)?))
+                    .map_err(PipelineError::model("noising the init video"))?
+            }
+            None => noise,
+        };
 
         progress.stage(Stage::Denoise);
         let inputs = DenoiseInputs {
             text: prompts.text,
             negative: prompts.negative,
             condition: condition.as_ref(),
+            guidance: request.guidance,
         };
-        let latents = self.denoise(noise, &inputs, request, &mut scheduler, progress)?;
+        let latents = self.denoise(latents, &inputs, begin, &mut scheduler, progress)?;
 
         progress.stage(Stage::Decode);
         let mut frames = self
@@ -455,19 +476,21 @@ impl Pipeline {
         config
     }
 
-    /// The denoising loop: at each timestep the transformer's velocity for the prompt (and
-    /// for the negative prompt, combined by classifier-free guidance), then one scheduler step.
+    /// The denoising loop over the scheduler's timesteps from `begin` on (0 but for
+    /// video-to-video): at each the transformer's velocity for the prompt (and for the
+    /// negative prompt, combined by classifier-free guidance), then one scheduler step.
     fn denoise(
         &self,
         mut latents: Tensor,
         inputs: &DenoiseInputs,
-        request: &GenerateRequest,
+        begin: usize,
         scheduler: &mut FlowScheduler,
         progress: &mut dyn Progress,
     ) -> Result<Tensor> {
-        scheduler.set_timesteps(request.steps)?;
+        scheduler.set_begin_index(begin)?;
         let timesteps = scheduler.timesteps().to_vec();
-        for (i, &t) in timesteps.iter().enumerate() {
+        let guidance = inputs.guidance;
+        for (i, &t) in timesteps.iter().enumerate().skip(begin) {
             // (B,): the same timestep for the whole batch of one.
             let timestep = Tensor::new(&[t as f32], &self.device).map_err(run_err)?;
             let (text, negative) = (inputs.text, inputs.negative);
@@ -483,20 +506,48 @@ impl Pipeline {
                 .transformer
                 .forward(&input, &timestep, text)
                 .map_err(run_err)?;
-            let velocity = match negative {
+            let mut output = match negative {
                 Some(negative) => {
                     let uncond = self
                         .transformer
                         .forward(&input, &timestep, negative)
                         .map_err(run_err)?;
-                    cfg(&cond, &uncond, request.guidance)?
+                    cfg(&cond, &uncond, guidance)?
                 }
                 None => cond,
             };
-            latents = scheduler.step(&velocity, i, &latents)?;
-            progress.step(i, timesteps.len());
+            // The skip path is linear in the output, so it commutes with guidance.
+            if let Some(sigma_data) = self.defaults.skip_sigma_data {
+                let sigma = f64::from(scheduler.sigmas()[i]);
+                output = SkipPreconditioning { sigma_data }
+                    .x0(&latents, &output, sigma)?
+                    .to_dtype(latents.dtype())
+                    .map_err(run_err)?;
+            }
+            latents = scheduler.step(&output, i, &latents)?;
+            progress.step(i - begin, timesteps.len() - begin);
         }
         Ok(latents)
+    }
+
+    /// Frames `(T, H, W, 3)` in `[0, 1]` -> the latents `(1, z, T', h, w)` the denoiser works
+    /// in: the frames in `[-1, 1]` for a pixel-space model; else the VAE posterior's mean,
+    /// normalised, as the reference's video-to-video pipeline encodes its video.
+    fn encode_video(&self, video: &Tensor) -> candle_core::Result<Tensor> {
+        let pixels = video
+            .to_device(&self.device)?
+            .to_dtype(self.dtype)?
+            .affine(2.0, -1.0)?
+            .permute((3, 0, 1, 2))? // (T, H, W, 3) -> (3, T, H, W)
+            .unsqueeze(0)?
+            .contiguous()?;
+        match &self.decoder {
+            Decoder::Pixels => pixels.to_dtype(DType::F32),
+            Decoder::Vae(vae) => {
+                let (config, vae) = (&vae.0, &vae.1);
+                normalize_latents(config, &vae.encode(&pixels)?)?.to_dtype(DType::F32)
+            }
+        }
     }
 
     /// Latents `(1, z, T', h, w)` -> frames `(T, H, W, 3)` f32 in `[0, 1]`, as the reference's
@@ -536,6 +587,8 @@ struct DenoiseInputs<'a> {
     negative: Option<&'a Tensor>,
     /// Extra input channels (the first-frame mask and frame), for models that take them.
     condition: Option<&'a Tensor>,
+    /// The classifier-free guidance scale.
+    guidance: f64,
 }
 
 /// Bilinear resize of frames `(T, H, W, 3)` to `(T, height, width, 3)`.

@@ -56,8 +56,17 @@ pub struct GenerateRequest {
     /// Text-to-video in two passes, for models trained with a first-frame condition (Emu
     /// Video's factorisation, Girdhar et al. 2023): a text-only pass fixes the scene, and its
     /// first frame starts an image-to-video pass that makes the motion. Ignored when
-    /// `first_frame` is given or the model takes none.
+    /// `first_frame` or `init_video` is given or the model takes none.
     pub keyframe_first: bool,
+    /// Video-to-video (diffusers' `WanVideoToVideoPipeline`): a clip `(frames, height, width,
+    /// 3)` f32 in `[0, 1]` that is encoded, noised to the sigma `strength` of the way along
+    /// the schedule, and denoised from there, so the result keeps its layout and motion and
+    /// the prompt restyles it.
+    pub init_video: Option<Tensor>,
+    /// How much of `init_video` is redrawn, in `(0, 1]`: the last `floor(steps * strength)`
+    /// steps of the schedule are run (1 is plain text-to-video from noise). Unused without
+    /// `init_video`.
+    pub strength: f64,
 }
 
 impl Default for GenerateRequest {
@@ -78,9 +87,14 @@ impl Default for GenerateRequest {
             first_frame: None,
             output_size: None,
             keyframe_first: false,
+            init_video: None,
+            strength: DEFAULT_STRENGTH,
         }
     }
 }
+
+/// The reference video-to-video pipeline's default strength.
+pub const DEFAULT_STRENGTH: f64 = 0.8;
 
 /// The frames per second Wan 2.1 is trained at, and so the rate its videos are written at.
 pub const WAN_FPS: f64 = 16.0;
@@ -150,6 +164,15 @@ impl SizeRules {
 }
 
 impl GenerateRequest {
+    /// The steps a video-to-video request runs, the last of the schedule (diffusers:
+    /// `int(steps * strength)`); all of them without `init_video`.
+    pub fn denoising_steps(&self) -> usize {
+        if self.init_video.is_none() {
+            return self.steps;
+        }
+        ((self.steps as f64 * self.strength) as usize).min(self.steps)
+    }
+
     /// Checks every value against `rules` before any work starts; the error names the field.
     pub fn validate(&self, rules: &SizeRules) -> Result<()> {
         let bad = |field, message: String| Err(PipelineError::InvalidRequest { field, message });
@@ -197,6 +220,33 @@ impl GenerateRequest {
                     self.width
                 ),
             );
+        }
+        if !(self.strength.is_finite() && self.strength > 0.0 && self.strength <= 1.0) {
+            return bad(
+                "strength",
+                format!("must be in (0, 1], got {}", self.strength),
+            );
+        }
+        if let Some(video) = &self.init_video {
+            let want = [self.frames, self.height, self.width, 3];
+            if video.dims() != want {
+                return bad(
+                    "init_video",
+                    format!(
+                        "has shape {:?}, expected {want:?} (frames, height, width, RGB)",
+                        video.dims()
+                    ),
+                );
+            }
+            if self.denoising_steps() == 0 {
+                return bad(
+                    "strength",
+                    format!(
+                        "{} of {} steps keeps none of them; raise the strength or the steps",
+                        self.strength, self.steps
+                    ),
+                );
+            }
         }
         if let Some(noise) = &self.noise {
             let want = rules.latent_shape(self.height, self.width, self.frames);

@@ -64,6 +64,15 @@ impl FlowEulerScheduler {
         self.step_index
     }
 
+    /// Starts the run at step `index` instead of 0 (diffusers' `set_begin_index`), from a
+    /// sample already at `sigmas()[index]`. Call after [`Self::set_timesteps`].
+    pub fn set_begin_index(&mut self, index: usize) -> Result<()> {
+        let schedule = self.schedule.as_ref().ok_or(Error::NoTimesteps)?;
+        schedule.check_begin(index)?;
+        self.step_index = index;
+        Ok(())
+    }
+
     /// Takes step `step_index` (which must be the next one): returns
     /// `sample + (sigma_next - sigma) * model_output`, computed in float32 and returned in
     /// `model_output`'s dtype, as the reference does.

@@ -29,9 +29,61 @@ pub fn x0_from_velocity(sample: &Tensor, velocity: &Tensor, sigma: f32) -> Resul
     Ok((sample - velocity.affine(f64::from(sigma), 0.0)?)?)
 }
 
+/// A skip path for a network whose output stands for the clean sample (Karras et al. 2022,
+/// "Elucidating the Design Space of Diffusion-Based Generative Models", section 5, with the
+/// flow's `x_sigma = (1 - sigma) x0 + sigma noise`): the prediction is
+/// `x0 = c_skip(sigma) x_sigma + c_out(sigma) F`, where `c_skip x_sigma` is the best linear
+/// guess of `x0` from `x_sigma` for data of standard deviation `sigma_data` and `c_out` the
+/// standard deviation of what that guess leaves. At low noise the input passes through and the
+/// network only corrects it; at pure noise (`c_skip = 0`) it draws the clip alone.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SkipPreconditioning {
+    /// The data's standard deviation (EDM's `sigma_data`, 0.5 for images in `[-1, 1]`).
+    pub sigma_data: f64,
+}
+
+impl SkipPreconditioning {
+    /// `(c_skip, c_out)` at flow sigma `sigma` in `[0, 1]`.
+    pub fn coefficients(&self, sigma: f64) -> (f64, f64) {
+        let (alpha, sd2) = (1.0 - sigma, self.sigma_data * self.sigma_data);
+        let total = alpha * alpha * sd2 + sigma * sigma;
+        (alpha * sd2 / total, self.sigma_data * sigma / total.sqrt())
+    }
+
+    /// The clean-sample prediction `c_skip x_sigma + c_out output`, in float32.
+    pub fn x0(&self, sample: &Tensor, output: &Tensor, sigma: f64) -> Result<Tensor> {
+        let (skip, out) = self.coefficients(sigma);
+        let sample = sample.to_dtype(DType::F32)?;
+        let output = output.to_dtype(DType::F32)?;
+        Ok((sample.affine(skip, 0.0)? + output.affine(out, 0.0)?)?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_skip_passes_a_clean_input_through_and_leaves_pure_noise_to_the_network() {
+        let p = SkipPreconditioning { sigma_data: 0.5 };
+        assert_eq!(p.coefficients(0.0), (1.0, 0.0));
+        let (skip, out) = p.coefficients(1.0);
+        assert_eq!((skip, out), (0.0, 0.5));
+        // In between, the skip is the linear least-squares guess: E[(x0 - c x)^2] is least at
+        // c_skip, and what it leaves has standard deviation c_out (checked by its formula
+        // E[(x0 - c x)^2] = sd^2 - 2 c alpha sd^2 + c^2 (alpha^2 sd^2 + s^2)).
+        for sigma in [0.1, 0.5, 0.9] {
+            let (skip, out) = p.coefficients(sigma);
+            let alpha = 1.0 - sigma;
+            let residual = |c: f64| {
+                0.25 - 2.0 * c * alpha * 0.25 + c * c * (alpha * alpha * 0.25 + sigma * sigma)
+            };
+            assert!(
+                residual(skip) < residual(skip + 1e-3) && residual(skip) < residual(skip - 1e-3)
+            );
+            assert!((residual(skip) - out * out).abs() < 1e-12, "sigma {sigma}");
+        }
+    }
 
     #[test]
     fn lambda_is_zero_at_half_and_infinite_at_the_ends() {

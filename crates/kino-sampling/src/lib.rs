@@ -31,6 +31,7 @@ pub use config::{
 };
 pub use error::{Error, Result};
 pub use euler::FlowEulerScheduler;
+pub use flow::SkipPreconditioning;
 pub use guidance::{cfg, guidance_enabled};
 pub use noise::randn;
 pub use schedule::Schedule;

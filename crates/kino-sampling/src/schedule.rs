@@ -32,6 +32,15 @@ impl Schedule {
         self.timesteps.is_empty()
     }
 
+    /// Checks that a run may begin at step `index`: it must be inside the schedule.
+    pub fn check_begin(&self, index: usize) -> Result<()> {
+        let steps = self.len();
+        if index >= steps {
+            return Err(Error::StepPastEnd { step: index, steps });
+        }
+        Ok(())
+    }
+
     /// Checks that a sampler whose next step is `expected` may take `step_index`: it must be
     /// that step, and inside the schedule.
     pub fn check_step(&self, step_index: usize, expected: usize) -> Result<()> {

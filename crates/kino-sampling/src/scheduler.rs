@@ -20,6 +20,9 @@ pub trait Scheduler {
     /// Takes step `step_index` (the next one) from the network's velocity at `sample`.
     fn step(&mut self, model_output: &Tensor, step_index: usize, sample: &Tensor)
     -> Result<Tensor>;
+    /// Starts the run at step `index` (after `set_timesteps`), from a sample already at
+    /// `sigmas()[index]`, with no history.
+    fn set_begin_index(&mut self, index: usize) -> Result<()>;
 }
 
 impl Scheduler for FlowUniPcScheduler {
@@ -40,6 +43,9 @@ impl Scheduler for FlowUniPcScheduler {
     ) -> Result<Tensor> {
         FlowUniPcScheduler::step(self, model_output, step_index, sample)
     }
+    fn set_begin_index(&mut self, index: usize) -> Result<()> {
+        FlowUniPcScheduler::set_begin_index(self, index)
+    }
 }
 
 impl Scheduler for FlowEulerScheduler {
@@ -59,6 +65,9 @@ impl Scheduler for FlowEulerScheduler {
         sample: &Tensor,
     ) -> Result<Tensor> {
         FlowEulerScheduler::step(self, model_output, step_index, sample)
+    }
+    fn set_begin_index(&mut self, index: usize) -> Result<()> {
+        FlowEulerScheduler::set_begin_index(self, index)
     }
 }
 
@@ -113,5 +122,8 @@ impl Scheduler for FlowScheduler {
         sample: &Tensor,
     ) -> Result<Tensor> {
         self.inner_mut().step(model_output, step_index, sample)
+    }
+    fn set_begin_index(&mut self, index: usize) -> Result<()> {
+        self.inner_mut().set_begin_index(index)
     }
 }

@@ -110,6 +110,20 @@ impl FlowUniPcScheduler {
         self.step_index
     }
 
+    /// Starts the run at step `index` instead of 0, with no history (diffusers'
+    /// `set_begin_index`): video-to-video denoises only the last steps of the schedule, from
+    /// a sample already at `sigmas()[index]`. Call after [`Self::set_timesteps`].
+    pub fn set_begin_index(&mut self, index: usize) -> Result<()> {
+        let schedule = self.schedule.as_ref().ok_or(Error::NoTimesteps)?;
+        schedule.check_begin(index)?;
+        self.history.clear();
+        self.last_sample = None;
+        self.this_order = 0;
+        self.lower_order_nums = 0;
+        self.step_index = index;
+        Ok(())
+    }
+
     /// Takes step `step_index` (which must be the next one): from the network's velocity
     /// prediction `model_output` at `sample`, returns the sample at the next sigma, in
     /// `sample`'s dtype.

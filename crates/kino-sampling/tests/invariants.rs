@@ -203,3 +203,105 @@ fn set_timesteps_restarts_a_run() {
     let second = run(&mut s);
     assert_eq!(max_abs_diff(&first, &second), 0.0);
 }
+
+/// Video-to-video: a run that begins at step `begin`, from the straight flow's sample at that
+/// step's sigma, with a network that predicts x0 exactly.
+fn exact_sample_from_step_reaches_the_target(
+    mut scheduler: impl Scheduler,
+    steps: usize,
+    begin: usize,
+) -> f32 {
+    let (x0, noise) = (latent(12), latent(13));
+    scheduler.set_timesteps(steps).expect("steps > 0");
+    scheduler
+        .set_begin_index(begin)
+        .expect("inside the schedule");
+    let sigma = f64::from(scheduler.sigmas()[begin]);
+    let mut sample =
+        ((&x0 * (1.0 - sigma)).expect("mul") + (&noise * sigma).expect("mul")).expect("add");
+    for i in begin..steps {
+        sample = scheduler.step(&x0, i, &sample).expect("step");
+    }
+    max_abs_diff(&sample, &x0)
+}
+
+#[test]
+fn a_run_that_begins_part_way_reaches_the_target_with_both_schedulers() {
+    let mut unipc = FlowUniPcConfig::wan_2_1();
+    unipc.prediction_type = PredictionType::Sample;
+    let euler = FlowEulerConfig::like_unipc(&unipc);
+    for (steps, begin) in [(20, 0), (20, 8), (20, 19), (7, 3)] {
+        let u = exact_sample_from_step_reaches_the_target(
+            FlowUniPcScheduler::new(unipc.clone()).expect("valid"),
+            steps,
+            begin,
+        );
+        let e = exact_sample_from_step_reaches_the_target(
+            FlowEulerScheduler::new(euler.clone()).expect("valid"),
+            steps,
+            begin,
+        );
+        assert!(
+            u < 1e-5 && e < 1e-5,
+            "{steps} steps from {begin}: unipc {u}, euler {e}"
+        );
+    }
+}
+
+#[test]
+fn euler_begun_part_way_repeats_the_tail_of_a_whole_run() {
+    let config = FlowEulerConfig {
+        num_train_timesteps: 1000,
+        shift: 3.0,
+        prediction_type: PredictionType::FlowPrediction,
+    };
+    let (steps, begin) = (10, 4);
+    let velocity = |i: usize| latent(100 + i as u64);
+    let mut whole = FlowEulerScheduler::new(config.clone()).expect("valid");
+    whole.set_timesteps(steps).expect("steps");
+    let mut sample = latent(20);
+    let mut at_begin = None;
+    for i in 0..steps {
+        if i == begin {
+            at_begin = Some(sample.clone());
+        }
+        sample = whole.step(&velocity(i), i, &sample).expect("step");
+    }
+    let mut tail = FlowEulerScheduler::new(config).expect("valid");
+    tail.set_timesteps(steps).expect("steps");
+    tail.set_begin_index(begin).expect("inside");
+    assert_eq!(tail.step_index(), begin);
+    let mut resumed = at_begin.expect("reached");
+    for i in begin..steps {
+        resumed = tail.step(&velocity(i), i, &resumed).expect("step");
+    }
+    assert_eq!(max_abs_diff(&resumed, &sample), 0.0);
+}
+
+#[test]
+fn a_begin_index_outside_the_schedule_or_before_set_timesteps_is_refused() {
+    let mut unipc = FlowUniPcScheduler::new(FlowUniPcConfig::wan_2_1()).expect("valid");
+    assert!(matches!(unipc.set_begin_index(0), Err(Error::NoTimesteps)));
+    unipc.set_timesteps(5).expect("steps");
+    assert!(matches!(
+        unipc.set_begin_index(5),
+        Err(Error::StepPastEnd { step: 5, steps: 5 })
+    ));
+    unipc.set_begin_index(2).expect("inside");
+    // The run goes on from the begin index, not from 0.
+    let x = latent(1);
+    assert!(matches!(
+        unipc.step(&x, 0, &x),
+        Err(Error::StepOutOfOrder {
+            expected: 2,
+            got: 0
+        })
+    ));
+    let mut scheduler = FlowScheduler::new(SchedulerConfig::Euler(FlowEulerConfig::like_unipc(
+        &FlowUniPcConfig::wan_2_1(),
+    )))
+    .expect("valid");
+    scheduler.set_timesteps(5).expect("steps");
+    assert!(scheduler.set_begin_index(9).is_err());
+    scheduler.set_begin_index(4).expect("the last step");
+}

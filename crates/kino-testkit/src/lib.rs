@@ -164,3 +164,15 @@ pub fn max_abs_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
         .and_then(|d| d.to_scalar::<f32>())
         .expect("comparing tensors")
 }
+
+/// The mean `|a - b|` over all elements, as f32; panics (a failed test) when the shapes
+/// differ or a tensor operation fails.
+pub fn mean_abs_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
+    assert_eq!(a.dims(), b.dims(), "compared tensors differ in shape");
+    (a - b)
+        .and_then(|d| d.to_dtype(candle_core::DType::F32))
+        .and_then(|d| d.abs())
+        .and_then(|d| d.mean_all())
+        .and_then(|d| d.to_scalar::<f32>())
+        .expect("comparing tensors")
+}

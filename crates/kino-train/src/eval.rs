@@ -188,15 +188,29 @@ pub fn read_prompts(path: &Path) -> Result<Vec<(SceneSpec, String)>, String> {
     Ok(out)
 }
 
-/// Where an evaluated clip's first frame comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum FirstFrame {
-    /// None: text to video (the model's own sampling, keyframe first or one pass).
+/// What an evaluated clip starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Start {
+    /// The prompt alone: text to video (the model's own sampling, keyframe first or one pass).
     #[default]
-    Generated,
+    Text,
     /// The world renders the prompt's scene and its first frame starts an image-to-video
     /// generation: this judges the motion pass alone, on a keyframe known to be right.
-    World,
+    WorldFirstFrame,
+    /// The world renders the prompt's whole clip, which is noised `strength` of the way along
+    /// the sampling schedule and redrawn (video to video): this judges how much of a right
+    /// clip the model keeps from that noise level down, i.e. where in the schedule it loses
+    /// the asked motion.
+    WorldClip {
+        /// The share of the schedule that is redrawn, in `(0, 1]`.
+        strength: f64,
+    },
+}
+
+/// The seed of the world layout for evaluation seed `seed` (the same for the first frame and
+/// the whole clip, so both show one scene).
+fn world_seed(seed: u64) -> u64 {
+    kino_world::mix64(0x6b65_7966 ^ seed) // "keyf"
 }
 
 /// The world's first frame of `spec` at the model's native size, `(H, W, 3)` in `[0, 1]`
@@ -206,50 +220,88 @@ pub fn world_first_frame(
     sampling: &ModelDefaults,
     seed: u64,
 ) -> Result<Tensor, PipelineError> {
+    world_frames(spec, sampling, seed, 1)?
+        .squeeze(0)
+        .map_err(world_error("the world's first frame"))
+}
+
+/// The world's whole clip of `spec` at the model's native size and length, `(T, H, W, 3)` in
+/// `[0, 1]`, in the layout [`world_first_frame`] starts from for the same `seed`.
+pub fn world_clip(
+    spec: &SceneSpec,
+    sampling: &ModelDefaults,
+    seed: u64,
+) -> Result<Tensor, PipelineError> {
+    world_frames(spec, sampling, seed, sampling.frames)
+}
+
+/// The first `frames` frames of the world's clip of `spec`, `(frames, H, W, 3)` in `[0, 1]`.
+/// The world's motion spans the clip it renders, so a one-frame render is the first frame
+/// of every longer one.
+fn world_frames(
+    spec: &SceneSpec,
+    sampling: &ModelDefaults,
+    seed: u64,
+    frames: usize,
+) -> Result<Tensor, PipelineError> {
     let settings = RenderSettings {
         width: sampling.width as u32,
         height: sampling.height as u32,
         fps: sampling.fps,
-        frames: 1,
-        seed: kino_world::mix64(0x6b65_7966 ^ seed), // "keyf"
+        frames: frames as u32,
+        seed: world_seed(seed),
     };
-    let world_error = |message: String| PipelineError::Model {
-        stage: "the world's first frame",
-        source: candle_core::Error::Msg(message),
-    };
-    let clip = kino_world::render(spec, &settings).map_err(|e| world_error(e.to_string()))?;
-    let values: Vec<f32> = clip.frames[0]
+    let stage = "the world's clip";
+    let clip = kino_world::render(spec, &settings)
+        .map_err(|e| world_error(stage)(candle_core::Error::Msg(e.to_string())))?;
+    let values: Vec<f32> = clip
+        .frames
         .iter()
+        .flatten()
         .map(|&v| f32::from(v) / 255.0)
         .collect();
-    Tensor::from_vec(values, (sampling.height, sampling.width, 3), &Device::Cpu)
-        .map_err(|e| world_error(e.to_string()))
+    Tensor::from_vec(
+        values,
+        (frames, sampling.height, sampling.width, 3),
+        &Device::Cpu,
+    )
+    .map_err(world_error(stage))
+}
+
+/// Wraps a tensor error of the world's rendering as a pipeline error of `stage`.
+fn world_error(stage: &'static str) -> impl Fn(candle_core::Error) -> PipelineError {
+    move |source| PipelineError::Model { stage, source }
 }
 
 /// Generates each prompt with each of `seeds` seeds at the model's native size, sampled as
-/// `sampling` says (usually `pipeline.defaults()`), its first frame as `first_frame` says,
-/// and judges it; `on_clip` sees each verdict as it is made.
+/// `sampling` says (usually `pipeline.defaults()`), from what `start` says, and judges it;
+/// `on_clip` sees each verdict as it is made.
 pub fn evaluate(
     pipeline: &Pipeline,
     sampling: &ModelDefaults,
     prompts: &[(SceneSpec, String)],
     seeds: u64,
-    first_frame: FirstFrame,
+    start: Start,
     on_clip: &mut dyn FnMut(&ClipVerdict),
 ) -> Result<Vec<ClipVerdict>, PipelineError> {
     let mut clips = Vec::with_capacity(prompts.len() * seeds as usize);
     for (spec, prompt) in prompts {
         for seed in 0..seeds {
-            let first_frame = match first_frame {
-                FirstFrame::Generated => None,
-                FirstFrame::World => Some(world_first_frame(spec, sampling, seed)?),
-            };
-            let request = GenerateRequest {
+            let mut request = GenerateRequest {
                 seed,
                 output_size: None,
-                first_frame,
                 ..sampling.request(prompt)
             };
+            match start {
+                Start::Text => {}
+                Start::WorldFirstFrame => {
+                    request.first_frame = Some(world_first_frame(spec, sampling, seed)?);
+                }
+                Start::WorldClip { strength } => {
+                    request.init_video = Some(world_clip(spec, sampling, seed)?);
+                    request.strength = strength;
+                }
+            }
             let video = pipeline.generate(&request, &mut NoProgress)?;
             let frames = video.to_rgb8()?;
             let (_, h, w) = video.dims()?;

@@ -35,7 +35,8 @@ pub fn model_index(recipe: &Recipe) -> Value {
             "output_width": DEFAULT_OUTPUT_SIDE,
             "vocabulary": "kino-world",
             "keyframe_first": recipe.keyframe_first,
-            "first_frame_layout": recipe.first_frame_layout
+            "first_frame_layout": recipe.first_frame_layout,
+            "skip_sigma_data": recipe.skip_sigma_data
         },
         "scheduler": ["diffusers", "UniPCMultistepScheduler"],
         "text_encoder": ["transformers", "UMT5EncoderModel"],

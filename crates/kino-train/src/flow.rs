@@ -120,8 +120,21 @@ pub fn loss(
     )?;
     let (ids, mask) = tokenize(tokenizer, &captions, recipe.max_sequence_length, device)?;
     let text = model.encode_text(&ids, &mask)?;
-    let predicted = model.dit.forward(&input, &timesteps, &text)?;
+    let mut predicted = model.dit.forward(&input, &timesteps, &text)?;
     debug_assert_eq!(predicted.dims()[1], RGB);
+    if let Some(sigma_data) = recipe.skip_sigma_data {
+        let preconditioning = kino_sampling::SkipPreconditioning { sigma_data };
+        let (skip, out): (Vec<f32>, Vec<f32>) = sigmas
+            .iter()
+            .map(|&s| {
+                let (skip, out) = preconditioning.coefficients(s);
+                (skip as f32, out as f32)
+            })
+            .unzip();
+        let skip = Tensor::from_vec(skip, (b, 1, 1, 1, 1), device)?;
+        let out = Tensor::from_vec(out, (b, 1, 1, 1, 1), device)?;
+        predicted = (noisy.broadcast_mul(&skip)? + predicted.broadcast_mul(&out)?)?;
+    }
     let weights = Tensor::from_vec(
         sigmas
             .iter()

@@ -49,23 +49,30 @@ pub fn mini(args: &EvalMiniArgs, quiet: bool) -> anyhow::Result<()> {
         }
         sampling.flow_shift = Some(shift);
     }
-    let first_frame = if args.world_first_frame {
-        if !pipeline.takes_first_frame() {
-            crate::usage_bail!(
-                "--world-first-frame: {} takes no first frame",
-                model_dir.display()
-            );
+    let start = match (args.world_first_frame, args.world_clip) {
+        (true, _) => {
+            if !pipeline.takes_first_frame() {
+                crate::usage_bail!(
+                    "--world-first-frame: {} takes no first frame",
+                    model_dir.display()
+                );
+            }
+            eval::Start::WorldFirstFrame
         }
-        eval::FirstFrame::World
-    } else {
-        eval::FirstFrame::Generated
+        (false, Some(strength)) => {
+            if !(strength.is_finite() && strength > 0.0 && strength <= 1.0) {
+                crate::usage_bail!("--world-clip must be in (0, 1], got {strength}");
+            }
+            eval::Start::WorldClip { strength }
+        }
+        (false, None) => eval::Start::Text,
     };
     let clips = eval::evaluate(
         &pipeline,
         &sampling,
         &prompts,
         args.seeds,
-        first_frame,
+        start,
         &mut |_| bar.inc(1),
     )?;
     bar.finish_and_clear();
@@ -79,8 +86,15 @@ pub fn mini(args: &EvalMiniArgs, quiet: bool) -> anyhow::Result<()> {
         args.seeds,
         model_dir.display()
     );
-    if first_frame == eval::FirstFrame::World {
-        say!("first frames: the world's, so this judges image-to-video alone");
+    match start {
+        eval::Start::Text => {}
+        eval::Start::WorldFirstFrame => {
+            say!("first frames: the world's, so this judges image-to-video alone");
+        }
+        eval::Start::WorldClip { strength } => say!(
+            "starts: the world's clips, noised {strength} of the way along the schedule and \
+             redrawn (video to video)"
+        ),
     }
     say!(
         "{:<22} {:>7} {:>6} {:>9}",

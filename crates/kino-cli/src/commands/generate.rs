@@ -189,18 +189,47 @@ fn request(
     if let Some(path) = &args.first_frame {
         request.first_frame = Some(load_first_frame(path, request.height, request.width)?);
     }
+    if let Some(path) = &args.init_video {
+        request.init_video = Some(load_init_video(path, &request)?);
+    }
+    if let Some(strength) = args.strength {
+        if !(strength.is_finite() && strength > 0.0 && strength <= 1.0) {
+            crate::usage_bail!("--strength must be above 0 and at most 1, got {strength}");
+        }
+        request.strength = strength;
+    }
     Ok(request)
 }
 
-/// An image file as `(height, width, 3)` f32 in `[0, 1]`, resized (bilinear) to the size the
-/// model generates at.
-fn load_first_frame(path: &Path, height: usize, width: usize) -> anyhow::Result<Tensor> {
-    let image = kino_media::read_image(path)
-        .with_context(|| format!("--first-frame {}", path.display()))?;
-    let (w, h) = (image.width() as usize, image.height() as usize);
-    let pixels = Tensor::from_vec(image.into_raw(), (h, w, 3), &Device::Cpu)?
-        .to_dtype(candle_core::DType::F32)?
-        .affine(1.0 / 255.0, 0.0)?;
+/// The first `request.frames` frames of a video file or PNG folder as `(frames, height,
+/// width, 3)` f32 in `[0, 1]`, each resized (bilinear) to the size the model generates at.
+fn load_init_video(path: &Path, request: &GenerateRequest) -> anyhow::Result<Tensor> {
+    let video = kino_media::read_video(path, kino_pipeline::WAN_FPS)
+        .with_context(|| format!("--init-video {}", path.display()))?;
+    let have = video.frames().len();
+    if have < request.frames {
+        crate::usage_bail!(
+            "--init-video {}: {have} frames, fewer than the {} to generate (set --frames)",
+            path.display(),
+            request.frames
+        );
+    }
+    let frames = video.frames()[..request.frames]
+        .iter()
+        .map(|frame| {
+            let (w, h) = (frame.width() as usize, frame.height() as usize);
+            let pixels = Tensor::from_vec(frame.as_raw().clone(), (h, w, 3), &Device::Cpu)?
+                .to_dtype(candle_core::DType::F32)?
+                .affine(1.0 / 255.0, 0.0)?;
+            resize_frame(pixels, request.height, request.width)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Tensor::stack(&frames, 0)?)
+}
+
+/// A frame `(h, w, 3)` resized (bilinear) to `(height, width, 3)`.
+fn resize_frame(pixels: Tensor, height: usize, width: usize) -> anyhow::Result<Tensor> {
+    let (h, w, _) = pixels.dims3()?;
     if (h, w) == (height, width) {
         return Ok(pixels);
     }
@@ -212,6 +241,18 @@ fn load_first_frame(path: &Path, height: usize, width: usize) -> anyhow::Result<
         .squeeze(0)?
         .permute((1, 2, 0))?
         .contiguous()?)
+}
+
+/// An image file as `(height, width, 3)` f32 in `[0, 1]`, resized (bilinear) to the size the
+/// model generates at.
+fn load_first_frame(path: &Path, height: usize, width: usize) -> anyhow::Result<Tensor> {
+    let image = kino_media::read_image(path)
+        .with_context(|| format!("--first-frame {}", path.display()))?;
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    let pixels = Tensor::from_vec(image.into_raw(), (h, w, 3), &Device::Cpu)?
+        .to_dtype(candle_core::DType::F32)?
+        .affine(1.0 / 255.0, 0.0)?;
+    resize_frame(pixels, height, width)
 }
 
 /// Tensor "noise" of a safetensors file; a wrong shape is a usage error naming the one wanted.
