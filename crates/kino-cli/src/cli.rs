@@ -191,12 +191,12 @@ pub struct TrainMiniArgs {
     /// tokens). Ignored with --resume.
     #[arg(long)]
     pub shift_aside: Option<usize>,
-    /// Put a skip path around the transformer with this data standard deviation (EDM's
-    /// preconditioning; 0.5 suits clips in [-1, 1]): the clean-clip prediction is c_skip x +
-    /// c_out output, so the noisy clip passes through at low noise (default: the recipe's,
-    /// none). Ignored with --resume.
+    /// Put a skip path around the transformer that carries detail of this standard deviation
+    /// through the noise (clips in [-1, 1]; recipes/skip.json uses 0.2): the clean-clip
+    /// prediction is c_skip x + (1 - c_skip alpha) output, so the noisy clip passes through at
+    /// low noise (default: the recipe's, none). Ignored with --resume.
     #[arg(long, value_parser = parse_positive)]
-    pub skip_sigma_data: Option<f64>,
+    pub skip_detail_std: Option<f64>,
     /// Peak learning rate (default: the recipe's). Ignored with --resume.
     #[arg(long, value_parser = parse_positive)]
     pub learning_rate: Option<f64>,

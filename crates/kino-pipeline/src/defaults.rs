@@ -50,10 +50,10 @@ pub struct ModelDefaults {
     #[serde(default)]
     pub first_frame_layout: kino_models::dit::FirstFrameLayout,
     /// For a model that predicts the clean clip through a skip path
-    /// ([`kino_sampling::SkipPreconditioning`]): the data standard deviation it was trained
+    /// ([`kino_sampling::SkipPreconditioning`]): the detail standard deviation it was trained
     /// with. The clean-clip prediction is then `c_skip x + c_out output`, not the output.
     #[serde(default)]
-    pub skip_sigma_data: Option<f64>,
+    pub skip_detail_std: Option<f64>,
 }
 
 impl ModelDefaults {
@@ -75,7 +75,7 @@ impl ModelDefaults {
             keyframe_first: false,
             flow_shift: None,
             first_frame_layout: kino_models::dit::FirstFrameLayout::FirstFrameOnly,
-            skip_sigma_data: None,
+            skip_detail_std: None,
         }
     }
 
@@ -94,11 +94,11 @@ impl ModelDefaults {
                 let defaults: Self =
                     serde_json::from_value(value.clone()).map_err(|e| invalid(e.to_string()))?;
                 if let Some(sd) = defaults
-                    .skip_sigma_data
+                    .skip_detail_std
                     .filter(|sd| !(sd.is_finite() && *sd > 0.0))
                 {
                     return Err(invalid(format!(
-                        "skip_sigma_data must be a positive number, got {sd}"
+                        "skip_detail_std must be a positive number, got {sd}"
                     )));
                 }
                 Ok(defaults)

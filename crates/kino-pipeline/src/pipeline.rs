@@ -517,9 +517,9 @@ impl Pipeline {
                 None => cond,
             };
             // The skip path is linear in the output, so it commutes with guidance.
-            if let Some(sigma_data) = self.defaults.skip_sigma_data {
+            if let Some(detail_std) = self.defaults.skip_detail_std {
                 let sigma = f64::from(scheduler.sigmas()[i]);
-                output = SkipPreconditioning { sigma_data }
+                output = SkipPreconditioning { detail_std }
                     .x0(&latents, &output, sigma)?
                     .to_dtype(latents.dtype())
                     .map_err(run_err)?;

@@ -36,7 +36,7 @@ pub fn model_index(recipe: &Recipe) -> Value {
             "vocabulary": "kino-world",
             "keyframe_first": recipe.keyframe_first,
             "first_frame_layout": recipe.first_frame_layout,
-            "skip_sigma_data": recipe.skip_sigma_data
+            "skip_detail_std": recipe.skip_detail_std
         },
         "scheduler": ["diffusers", "UniPCMultistepScheduler"],
         "text_encoder": ["transformers", "UMT5EncoderModel"],

@@ -122,8 +122,8 @@ pub fn loss(
     let text = model.encode_text(&ids, &mask)?;
     let mut predicted = model.dit.forward(&input, &timesteps, &text)?;
     debug_assert_eq!(predicted.dims()[1], RGB);
-    if let Some(sigma_data) = recipe.skip_sigma_data {
-        let preconditioning = kino_sampling::SkipPreconditioning { sigma_data };
+    if let Some(detail_std) = recipe.skip_detail_std {
+        let preconditioning = kino_sampling::SkipPreconditioning { detail_std };
         let (skip, out): (Vec<f32>, Vec<f32>) = sigmas
             .iter()
             .map(|&s| {

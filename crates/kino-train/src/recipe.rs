@@ -162,14 +162,14 @@ pub struct Recipe {
     /// `kino_pipeline::GenerateRequest::keyframe_first`).
     #[serde(default = "default_keyframe_first")]
     pub keyframe_first: bool,
-    /// The data standard deviation of a skip path around the transformer
+    /// The detail standard deviation of a skip path around the transformer
     /// ([`kino_sampling::SkipPreconditioning`]): the clean-clip prediction is
     /// `c_skip x_s + c_out output` instead of the output itself, so at low noise the noisy clip
     /// passes through and the network only corrects it. Without it (`None`, what checkpoints
     /// written before the field existed used) every pixel of the prediction goes through the
     /// 128-wide tokens, and even a nearly clean input comes back as flat 4x4x4 blocks.
     #[serde(default)]
-    pub skip_sigma_data: Option<f64>,
+    pub skip_detail_std: Option<f64>,
 }
 
 impl Default for Recipe {
@@ -214,7 +214,7 @@ impl Default for Recipe {
             guidance: 4.0,
             sample_steps: 20,
             keyframe_first: default_keyframe_first(),
-            skip_sigma_data: None,
+            skip_detail_std: None,
         }
     }
 }

@@ -114,8 +114,8 @@ pub fn mini(args: &TrainMiniArgs, quiet: bool) -> anyhow::Result<()> {
     if let Some(aside) = args.shift_aside {
         recipe.shift_aside = aside;
     }
-    if let Some(sigma_data) = args.skip_sigma_data {
-        recipe.skip_sigma_data = Some(sigma_data);
+    if let Some(detail_std) = args.skip_detail_std {
+        recipe.skip_detail_std = Some(detail_std);
     }
     if let Some(rate) = args.learning_rate {
         recipe.learning_rate = rate;
