@@ -286,6 +286,7 @@ impl Pipeline {
         scheduler.set_timesteps(request.steps)?;
         let latents = match &request.init_video {
             Some(video) => {
+                progress.stage(Stage::EncodeVideo);
                 let clean = self
                     .encode_video(video)
                     .map_err(PipelineError::model("encoding the init video"))?;

@@ -7,6 +7,8 @@ pub enum Stage {
     LoadTextEncoder,
     /// Encoding the prompt (and the negative prompt when guidance is on).
     EncodePrompt,
+    /// Video-to-video: encoding the init video into latents (the VAE's encoder).
+    EncodeVideo,
     /// The denoising loop (one [`Progress::step`] per step follows).
     Denoise,
     /// Decoding the latents into frames with the VAE.

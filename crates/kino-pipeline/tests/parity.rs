@@ -144,6 +144,16 @@ fn video_to_video_matches_the_reference() {
     );
     // Three of the six steps run, reported as steps of those three.
     assert_eq!(progress.steps, [(0, 3), (1, 3), (2, 3)]);
+    assert_eq!(
+        progress.stages,
+        [
+            Stage::LoadTextEncoder,
+            Stage::EncodePrompt,
+            Stage::EncodeVideo,
+            Stage::Denoise,
+            Stage::Decode
+        ]
+    );
 }
 
 #[test]

@@ -338,6 +338,7 @@ impl Progress for BarProgress {
         match stage {
             Stage::LoadTextEncoder => eprintln!("loading the text encoder"),
             Stage::EncodePrompt => eprintln!("encoding the prompt"),
+            Stage::EncodeVideo => eprintln!("encoding the init video"),
             Stage::Denoise => {}
             Stage::Decode => eprintln!("decoding"),
         }
