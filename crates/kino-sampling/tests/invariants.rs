@@ -50,17 +50,30 @@ fn exact_flow_reaches_the_target(mut scheduler: impl Scheduler, steps: usize) ->
     max_abs_diff(&sample, &x0)
 }
 
-/// The same straight flow with a network that predicts x0 exactly (`prediction_type` "sample").
-fn exact_sample_reaches_the_target(mut scheduler: impl Scheduler, steps: usize) -> f32 {
+/// Video-to-video: a run that begins at step `begin` (0: the whole run), from the straight
+/// flow's sample at that step's sigma, with a network that predicts x0 exactly.
+fn exact_sample_from_step_reaches_the_target(
+    mut scheduler: impl Scheduler,
+    steps: usize,
+    begin: usize,
+) -> f32 {
     let (x0, noise) = (latent(10), latent(11));
     scheduler.set_timesteps(steps).expect("steps > 0");
-    let sigma0 = f64::from(scheduler.sigmas()[0]);
+    scheduler
+        .set_begin_index(begin)
+        .expect("inside the schedule");
+    let sigma = f64::from(scheduler.sigmas()[begin]);
     let mut sample =
-        ((&x0 * (1.0 - sigma0)).expect("mul") + (&noise * sigma0).expect("mul")).expect("add");
-    for i in 0..steps {
+        ((&x0 * (1.0 - sigma)).expect("mul") + (&noise * sigma).expect("mul")).expect("add");
+    for i in begin..steps {
         sample = scheduler.step(&x0, i, &sample).expect("step");
     }
     max_abs_diff(&sample, &x0)
+}
+
+/// The same straight flow with a network that predicts x0 exactly (`prediction_type` "sample").
+fn exact_sample_reaches_the_target(scheduler: impl Scheduler, steps: usize) -> f32 {
+    exact_sample_from_step_reaches_the_target(scheduler, steps, 0)
 }
 
 #[test]
@@ -202,27 +215,6 @@ fn set_timesteps_restarts_a_run() {
     let first = run(&mut s);
     let second = run(&mut s);
     assert_eq!(max_abs_diff(&first, &second), 0.0);
-}
-
-/// Video-to-video: a run that begins at step `begin`, from the straight flow's sample at that
-/// step's sigma, with a network that predicts x0 exactly.
-fn exact_sample_from_step_reaches_the_target(
-    mut scheduler: impl Scheduler,
-    steps: usize,
-    begin: usize,
-) -> f32 {
-    let (x0, noise) = (latent(12), latent(13));
-    scheduler.set_timesteps(steps).expect("steps > 0");
-    scheduler
-        .set_begin_index(begin)
-        .expect("inside the schedule");
-    let sigma = f64::from(scheduler.sigmas()[begin]);
-    let mut sample =
-        ((&x0 * (1.0 - sigma)).expect("mul") + (&noise * sigma).expect("mul")).expect("add");
-    for i in begin..steps {
-        sample = scheduler.step(&x0, i, &sample).expect("step");
-    }
-    max_abs_diff(&sample, &x0)
 }
 
 #[test]

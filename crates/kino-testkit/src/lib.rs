@@ -152,14 +152,21 @@ pub fn centroid(frame: &[u8], width: u32, pred: impl Fn(u8, u8, u8) -> bool) -> 
     (n > 0.0).then(|| (sx / n, sy / n))
 }
 
-/// The largest `|a - b|` over all elements, as f32; panics (a failed test) when the shapes
-/// differ or a tensor operation fails.
-pub fn max_abs_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
+/// `|a - b|` elementwise, as f32; panics (a failed test) when the shapes differ or a tensor
+/// operation fails.
+fn abs_difference(a: &candle_core::Tensor, b: &candle_core::Tensor) -> candle_core::Tensor {
     assert_eq!(a.dims(), b.dims(), "compared tensors differ in shape");
     (a - b)
         .and_then(|d| d.to_dtype(candle_core::DType::F32))
         .and_then(|d| d.abs())
-        .and_then(|d| d.flatten_all())
+        .expect("comparing tensors")
+}
+
+/// The largest `|a - b|` over all elements, as f32; panics (a failed test) when the shapes
+/// differ or a tensor operation fails.
+pub fn max_abs_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
+    abs_difference(a, b)
+        .flatten_all()
         .and_then(|d| d.max(0))
         .and_then(|d| d.to_scalar::<f32>())
         .expect("comparing tensors")
@@ -168,11 +175,8 @@ pub fn max_abs_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
 /// The mean `|a - b|` over all elements, as f32; panics (a failed test) when the shapes
 /// differ or a tensor operation fails.
 pub fn mean_abs_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
-    assert_eq!(a.dims(), b.dims(), "compared tensors differ in shape");
-    (a - b)
-        .and_then(|d| d.to_dtype(candle_core::DType::F32))
-        .and_then(|d| d.abs())
-        .and_then(|d| d.mean_all())
+    abs_difference(a, b)
+        .mean_all()
         .and_then(|d| d.to_scalar::<f32>())
         .expect("comparing tensors")
 }
