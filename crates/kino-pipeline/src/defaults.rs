@@ -21,6 +21,12 @@ pub struct ModelDefaults {
     /// ([`crate::Pipeline::generate`]). `None`: the whole clip in one pass.
     #[serde(default)]
     pub segment_frames: Option<usize>,
+    /// Keyframes the model denoises, spread evenly over the clip (the first at its first frame,
+    /// the last at its last); the frames between are motion-compensated interpolations
+    /// ([`crate::interpolate`]), as cascaded video models raise their frame rate. `None`:
+    /// the model makes every frame.
+    #[serde(default)]
+    pub keyframes: Option<usize>,
     /// Frames per second the model was trained at.
     pub fps: f64,
     /// Denoising steps.
@@ -65,6 +71,7 @@ impl ModelDefaults {
             width: 832,
             frames: 81,
             segment_frames: None,
+            keyframes: None,
             fps: crate::request::WAN_FPS,
             steps: 50,
             guidance: 5.0,
@@ -93,6 +100,9 @@ impl ModelDefaults {
                 };
                 let defaults: Self =
                     serde_json::from_value(value.clone()).map_err(|e| invalid(e.to_string()))?;
+                if defaults.keyframes.is_some_and(|k| k < 2) {
+                    return Err(invalid("keyframes must be at least 2".into()));
+                }
                 if let Some(sd) = defaults
                     .skip_detail_std
                     .filter(|sd| !(sd.is_finite() && *sd > 0.0))

@@ -28,6 +28,7 @@
 
 mod defaults;
 mod error;
+pub mod interpolate;
 mod memory;
 mod pipeline;
 mod progress;

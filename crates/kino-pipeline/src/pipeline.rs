@@ -224,7 +224,16 @@ impl Pipeline {
         request: &GenerateRequest,
         progress: &mut dyn Progress,
     ) -> Result<GeneratedVideo> {
-        request.validate(&self.rules)?;
+        let keyframes = self.defaults.keyframes.filter(|&k| request.frames > k);
+        match keyframes {
+            None => request.validate(&self.rules)?,
+            // Any clip length above the keyframes: the model's own frame rule binds the
+            // keyframes (checked when they are asked for), not the interpolated clip.
+            Some(_) => request.validate(&SizeRules {
+                patch_frames: 1,
+                ..self.rules
+            })?,
+        }
         if request.first_frame.is_some() && !self.takes_first_frame() {
             return Err(PipelineError::InvalidRequest {
                 field: "first_frame",
@@ -239,7 +248,52 @@ impl Pipeline {
             text: &text,
             negative: negative.as_ref(),
         };
-        self.generate_encoded(request, prompts, progress)
+        match keyframes {
+            Some(keyframes) => self.generate_keyframes(request, keyframes, prompts, progress),
+            None => self.generate_encoded(request, prompts, progress),
+        }
+    }
+
+    /// [`ModelDefaults::keyframes`]: the model makes `keyframes` frames spread over the clip,
+    /// then the frames between are interpolated at the native size and the clip resized. For
+    /// video-to-video the keyframes start from the init video's frames at their times; a
+    /// request's `noise` is the whole clip's, and the keyframes denoise their frames of it.
+    fn generate_keyframes(
+        &self,
+        request: &GenerateRequest,
+        keyframes: usize,
+        prompts: Prompts<'_>,
+        progress: &mut dyn Progress,
+    ) -> Result<GeneratedVideo> {
+        let at_keyframes = |tensor: &Option<Tensor>, dim: usize, what: &'static str| {
+            tensor
+                .as_ref()
+                .map(|t| frames_at_keyframes(t, dim, keyframes))
+                .transpose()
+                .map_err(PipelineError::model(what))
+        };
+        let keyframe_request = GenerateRequest {
+            frames: keyframes,
+            output_size: None,
+            init_video: at_keyframes(&request.init_video, 0, "taking the init video's keyframes")?,
+            noise: at_keyframes(&request.noise, 2, "taking the noise of the keyframes")?,
+            ..request.clone()
+        };
+        keyframe_request.validate(&self.rules)?;
+        let keys = self.generate_encoded(&keyframe_request, prompts, progress)?;
+        progress.stage(Stage::Interpolate);
+        let mut frames = interpolate_frames(&keys.frames, request.frames)
+            .map_err(PipelineError::model("interpolating between keyframes"))?;
+        if let Some((h, w)) = request.output_size
+            && (h, w) != (request.height, request.width)
+        {
+            frames = resize_frames(&frames, h, w)
+                .map_err(PipelineError::model("resizing the frames"))?;
+        }
+        Ok(GeneratedVideo {
+            frames,
+            fps: keys.fps,
+        })
     }
 
     /// [`Pipeline::generate`] once the prompts are encoded: every pass of a request made of
@@ -590,6 +644,38 @@ struct DenoiseInputs<'a> {
     condition: Option<&'a Tensor>,
     /// The classifier-free guidance scale.
     guidance: f64,
+}
+
+/// The `count` frames along dimension `dim` of `tensor` nearest to `count` times spread
+/// evenly over them, the first and last included.
+fn frames_at_keyframes(tensor: &Tensor, dim: usize, count: usize) -> candle_core::Result<Tensor> {
+    let t = tensor.dim(dim)?;
+    let picks: Vec<u32> = (0..count)
+        .map(|k| {
+            let at = k as f64 * t.saturating_sub(1) as f64 / count.saturating_sub(1).max(1) as f64;
+            at.round() as u32
+        })
+        .collect();
+    let index = Tensor::new(picks.as_slice(), tensor.device())?;
+    tensor.index_select(&index, dim)
+}
+
+/// Keyframes `(K, H, W, 3)` in `[0, 1]` -> `frames` frames `(frames, H, W, 3)`, the ones
+/// between motion compensated ([`crate::interpolate::interpolate_clip`]).
+fn interpolate_frames(keys: &Tensor, frames: usize) -> candle_core::Result<Tensor> {
+    let (k, h, w, c) = keys.dims4()?;
+    let device = keys.device().clone();
+    let flat = keys
+        .to_dtype(DType::F32)?
+        .reshape((k, h * w * c))?
+        .to_vec2::<f32>()?;
+    let size = crate::interpolate::FrameSize {
+        height: h,
+        width: w,
+    };
+    let clip = crate::interpolate::interpolate_clip(&flat, size, frames);
+    let values: Vec<f32> = clip.into_iter().flatten().collect();
+    Tensor::from_vec(values, (frames, h, w, c), &device)
 }
 
 /// Bilinear resize of frames `(T, H, W, 3)` to `(T, height, width, 3)`.

@@ -13,6 +13,8 @@ pub enum Stage {
     Denoise,
     /// Decoding the latents into frames with the VAE.
     Decode,
+    /// Interpolating the frames between a keyframe model's keyframes.
+    Interpolate,
 }
 
 /// Receives a generation's events; every method has an empty default.

@@ -25,8 +25,9 @@ pub fn model_index(recipe: &Recipe) -> Value {
         "_kino_defaults": {
             "height": recipe.height,
             "width": recipe.width,
-            "frames": recipe.world_frames.unwrap_or(recipe.frames),
+            "frames": recipe.clip_frames.or(recipe.world_frames).unwrap_or(recipe.frames),
             "segment_frames": recipe.world_frames.map(|_| recipe.frames),
+            "keyframes": recipe.clip_frames.map(|_| recipe.frames),
             "fps": recipe.fps,
             "steps": recipe.sample_steps,
             "guidance": recipe.guidance,

@@ -24,6 +24,14 @@ pub struct Recipe {
     /// the one before (`segment_frames` in `_kino_defaults`).
     #[serde(default)]
     pub world_frames: Option<usize>,
+    /// Frames of the clip that the model's `frames` are keyframes of, when it makes
+    /// keyframes (`None`: the model makes every frame). The world renders `frames` frames
+    /// spread evenly over the clip's duration (the first at its start, the last at its end),
+    /// so the model learns the same motion over fewer, farther-apart frames; the pipeline
+    /// makes a `clip_frames` clip by interpolating between them (`keyframes` in
+    /// `_kino_defaults`).
+    #[serde(default)]
+    pub clip_frames: Option<usize>,
     /// DiT width (`num_attention_heads * attention_head_dim`).
     pub dim: usize,
     /// DiT attention heads.
@@ -180,6 +188,7 @@ impl Default for Recipe {
             frames: 16,
             fps: 8.0,
             world_frames: None,
+            clip_frames: None,
             dim: 128,
             heads: 4,
             layers: 6,

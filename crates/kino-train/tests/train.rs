@@ -433,3 +433,76 @@ fn a_skip_path_model_passes_a_nearly_clean_clip_through() {
         "without: {without}, with: {with_skip}"
     );
 }
+
+/// A keyframe model (`clip_frames`) makes its keyframes, spread over the clip, in one
+/// denoising run and interpolates the frames between: the clip's frames at the keyframes'
+/// times are exactly what a request for the keyframes alone makes.
+#[test]
+fn a_keyframe_model_makes_its_keyframes_and_interpolates_between_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = TrainOptions {
+        recipe: Recipe {
+            clip_frames: Some(7),
+            ..Recipe::tiny()
+        },
+        ..options(dir.path(), 2, false, 2)
+    };
+    let summary = train(&run, &mut Quiet).unwrap();
+    let pipeline = Pipeline::load(&summary.model_dir, &LoadOptions::default()).unwrap();
+    let defaults = pipeline.defaults().clone();
+    assert_eq!((defaults.frames, defaults.keyframes), (7, Some(4)));
+    let request = kino_pipeline::GenerateRequest {
+        seed: 3,
+        output_size: None,
+        ..defaults.request("a red ball moving left on the sea")
+    };
+    let clip = pipeline.generate(&request, &mut NoProgress).unwrap();
+    assert_eq!(clip.dims().unwrap(), (7, 16, 16));
+    let keys = pipeline
+        .generate(
+            &kino_pipeline::GenerateRequest {
+                frames: 4,
+                ..request.clone()
+            },
+            &mut NoProgress,
+        )
+        .unwrap();
+    for k in 0..4 {
+        let (made, alone) = (clip.frames.get(2 * k).unwrap(), keys.frames.get(k).unwrap());
+        assert_eq!(
+            kino_testkit::max_abs_diff(&made, &alone),
+            0.0,
+            "keyframe {k}"
+        );
+    }
+    // The frames between are new frames, not copies of a neighbour.
+    for i in [1, 3, 5] {
+        let frame = clip.frames.get(i).unwrap();
+        for j in [i - 1, i + 1] {
+            assert!(kino_testkit::max_abs_diff(&frame, &clip.frames.get(j).unwrap()) > 0.0);
+        }
+    }
+    // A noise is the whole clip's (its keyframes' frames are used); another shape is refused.
+    let noise = kino_sampling::randn(&[1, 3, 7, 16, 16], 5, &candle_core::Device::Cpu).unwrap();
+    let with_noise = kino_pipeline::GenerateRequest {
+        noise: Some(noise.clone()),
+        ..request.clone()
+    };
+    assert_eq!(
+        pipeline
+            .generate(&with_noise, &mut NoProgress)
+            .unwrap()
+            .dims()
+            .unwrap(),
+        (7, 16, 16)
+    );
+    let wrong = kino_pipeline::GenerateRequest {
+        noise: Some(noise.narrow(2, 0, 4).unwrap()),
+        ..request
+    };
+    let error = pipeline
+        .generate(&wrong, &mut NoProgress)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("noise"), "{error}");
+}

@@ -341,6 +341,7 @@ impl Progress for BarProgress {
             Stage::EncodeVideo => eprintln!("encoding the init video"),
             Stage::Denoise => {}
             Stage::Decode => eprintln!("decoding"),
+            Stage::Interpolate => eprintln!("interpolating the frames between keyframes"),
         }
     }
 
