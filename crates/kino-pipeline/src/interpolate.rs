@@ -35,9 +35,9 @@ pub fn interpolate_clip(keyframes: &[Vec<f32>], size: FrameSize, frames: usize) 
     if k < 2 || frames < 2 {
         return keyframes.iter().take(frames.max(1)).cloned().collect();
     }
-    let motions: Vec<Vec<(i64, i64)>> = keyframes
+    let motions: Vec<PairMotion> = keyframes
         .windows(2)
-        .map(|pair| candidate_motions(&pair[0], &pair[1], size))
+        .map(|pair| PairMotion::estimate(&pair[0], &pair[1], size))
         .collect();
     (0..frames)
         .map(|i| {
@@ -51,16 +51,102 @@ pub fn interpolate_clip(keyframes: &[Vec<f32>], size: FrameSize, frames: usize) 
                 keyframes[before + 1].clone()
             } else {
                 let (a, b) = (&keyframes[before], &keyframes[before + 1]);
-                compensate(a, b, size, f, &motions[before])
+                motions[before].frame(a, b, size, f)
             }
         })
         .collect()
 }
 
 /// The frame at fraction `f` (0 is `a`, 1 is `b`) between two frames, motion compensated
-/// ([`candidate_motions`] of the pair, then [`compensate`]).
+/// ([`PairMotion`]).
 pub fn interpolate_pair(a: &[f32], b: &[f32], size: FrameSize, f: f32) -> Vec<f32> {
-    compensate(a, b, size, f, &candidate_motions(a, b, size))
+    PairMotion::estimate(a, b, size).frame(a, b, size, f)
+}
+
+/// What moves between two frames `a` and `b`.
+#[derive(Debug, Clone)]
+pub struct PairMotion {
+    /// For each pixel of `a`, the motion that carries the window about it onto `b`.
+    forward: Vec<(i64, i64)>,
+    /// For each pixel of `b`, the motion that carries the window about it onto `a`.
+    backward: Vec<(i64, i64)>,
+    /// [`candidate_motions`] of the pair.
+    candidates: Vec<(i64, i64)>,
+}
+
+impl PairMotion {
+    /// Estimates the motion fields both ways and the candidate motions.
+    pub fn estimate(a: &[f32], b: &[f32], size: FrameSize) -> Self {
+        let (forward, backward) = (motion_field(a, b, size), motion_field(b, a, size));
+        let candidates = rank_candidates(a, b, size, &forward, &backward);
+        Self {
+            forward,
+            backward,
+            candidates,
+        }
+    }
+
+    /// The frame at fraction `f`: every pixel from [`compensate`] over the candidate motions,
+    /// then the moving pixels of both frames carried along their own motion and drawn over
+    /// it. A moving pixel is one that changes where it is, whose motion is not zero and is
+    /// confirmed the other way (the pixel it lands on moves back onto it, within a pixel), so an object that changed
+    /// a little between the frames (which no motion matches exactly, so that [`compensate`]
+    /// might prefer background on both sides) is still drawn, part way along.
+    pub fn frame(&self, a: &[f32], b: &[f32], size: FrameSize, f: f32) -> Vec<f32> {
+        let mut out = compensate(a, b, size, f, &self.candidates);
+        let (h, w) = (size.height as i64, size.width as i64);
+        let mut sum = vec![0f32; out.len()];
+        let mut weight = vec![0f32; out.len() / 3];
+        // (source frame, other frame, its motion field, the other's, share of the way to go, weight)
+        let passes = [
+            (a, b, &self.forward, &self.backward, f, 1.0 - f),
+            (b, a, &self.backward, &self.forward, 1.0 - f, f),
+        ];
+        for (from, to, field, back, share, pass_weight) in passes {
+            for (i, &(dx, dy)) in field.iter().enumerate() {
+                // Only pixels that change where they are (the object was or will be there, not
+                // the background around it that the window dragged along) are carried.
+                let changed: f32 = (0..3)
+                    .map(|c| (from[i * 3 + c] - to[i * 3 + c]).abs())
+                    .sum();
+                if (dx, dy) == (0, 0) || changed < MIN_CHANGE {
+                    continue;
+                }
+                let (x, y) = ((i as i64) % w, (i as i64) / w);
+                let (lx, ly) = (x + dx, y + dy);
+                if lx < 0 || ly < 0 || lx >= w || ly >= h {
+                    continue;
+                }
+                let landed = (ly * w + lx) as usize;
+                let (bx, by) = back[landed];
+                if (bx + dx).abs() > 1 || (by + dy).abs() > 1 {
+                    continue;
+                }
+                let tx = x + (share * dx as f32).round() as i64;
+                let ty = y + (share * dy as f32).round() as i64;
+                if tx < 0 || ty < 0 || tx >= w || ty >= h {
+                    continue;
+                }
+                let t = (ty * w + tx) as usize;
+                for c in 0..3 {
+                    // The pixel's colour as it is blended at this fraction from both frames.
+                    let own = from[i * 3 + c];
+                    let other = to[landed * 3 + c];
+                    let colour = (1.0 - share) * own + share * other;
+                    sum[t * 3 + c] += pass_weight * colour;
+                }
+                weight[t] += pass_weight;
+            }
+        }
+        for (t, &wt) in weight.iter().enumerate() {
+            if wt > 0.0 {
+                for c in 0..3 {
+                    out[t * 3 + c] = sum[t * 3 + c] / wt;
+                }
+            }
+        }
+        out
+    }
 }
 
 /// The motions worth trying between two frames: the best match in `b` of the window about
@@ -72,14 +158,25 @@ pub fn interpolate_pair(a: &[f32], b: &[f32], size: FrameSize, f: f32) -> Vec<f3
 /// keeps it from "explaining" a pixel by a motion that maps background onto background on
 /// both sides.
 pub fn candidate_motions(a: &[f32], b: &[f32], size: FrameSize) -> Vec<(i64, i64)> {
+    PairMotion::estimate(a, b, size).candidates
+}
+
+/// [`candidate_motions`] from the two motion fields.
+fn rank_candidates(
+    a: &[f32],
+    b: &[f32],
+    size: FrameSize,
+    forward: &[(i64, i64)],
+    backward: &[(i64, i64)],
+) -> Vec<(i64, i64)> {
     let mut support: std::collections::HashMap<(i64, i64), usize> = Default::default();
     let (detail_a, detail_b) = (window_detail(a, size), window_detail(b, size));
-    for (d, detail) in motion_field(a, b, size).into_iter().zip(detail_a) {
+    for (&d, detail) in forward.iter().zip(detail_a) {
         if detail > MIN_DETAIL {
             *support.entry(d).or_default() += 1;
         }
     }
-    for ((dx, dy), detail) in motion_field(b, a, size).into_iter().zip(detail_b) {
+    for (&(dx, dy), detail) in backward.iter().zip(detail_b) {
         if detail > MIN_DETAIL {
             *support.entry((-dx, -dy)).or_default() += 1;
         }
@@ -94,6 +191,9 @@ pub fn candidate_motions(a: &[f32], b: &[f32], size: FrameSize) -> Vec<(i64, i64
         .collect()
 }
 
+/// Colour change (summed over channels) below which a pixel stays as it is between two frames
+/// and is not carried along a motion.
+const MIN_CHANGE: f32 = 0.1;
 /// Detail ([`window_detail`]) below which a window is flat and does not vote for a motion.
 const MIN_DETAIL: f32 = 0.02;
 /// Pixels that must share a motion for it to be a candidate.
@@ -303,6 +403,28 @@ mod tests {
         let (cx, _, n) = red_centroid(&interpolate_pair(&a, &b, SIZE, 0.25));
         assert!((cx - 6.5).abs() < 0.3, "{cx}");
         assert_eq!(n, 36);
+    }
+
+    #[test]
+    fn an_object_that_changed_a_little_is_still_drawn_part_way() {
+        let a = square_at(2, 9);
+        // The same square 12 pixels on (twice its side), a little darker and missing a
+        // corner: no motion matches it exactly, and halfway no motion at all (background on
+        // both sides) matches best; but it is still one object on its way.
+        let mut b = square_at(14, 9);
+        for px in b.chunks_exact_mut(3).filter(|px| px[0] == 1.0) {
+            px[0] = 0.9;
+            px[1] = 0.1;
+        }
+        let corner = (9 * SIZE.width + 19) * 3;
+        b[corner..corner + 3].copy_from_slice(&[0.5, 0.5, 0.5]);
+        let middle = interpolate_pair(&a, &b, SIZE, 0.5);
+        let (cx, cy, n) = red_centroid(&middle);
+        assert!(n >= 30, "{n} red pixels");
+        assert!(
+            (cx - 10.5).abs() < 0.6 && (cy - 11.5).abs() < 0.6,
+            "{cx} {cy}"
+        );
     }
 
     #[test]
