@@ -153,8 +153,8 @@ impl PairMotion {
 /// each pixel of `a`, and in `a` of each pixel of `b` (reversed), anchored in real content so
 /// that an object's motion is found from the object itself. Only windows with detail vote
 /// (a flat window about to be covered can only "escape" to some other flat place); the
-/// motions at least [`MIN_SUPPORT`] pixels agree on are kept, the most supported first (at
-/// most [`MAX_CANDIDATES`]), and no motion always. Searching only these in [`compensate`]
+/// motions at least 3 pixels agree on are kept, the most supported first (at
+/// most 24), and no motion always. Searching only these in [`compensate`]
 /// keeps it from "explaining" a pixel by a motion that maps background onto background on
 /// both sides.
 pub fn candidate_motions(a: &[f32], b: &[f32], size: FrameSize) -> Vec<(i64, i64)> {

@@ -299,7 +299,7 @@ fn head_pattern(
 /// RoPE splits a head into `rope_dims` (frame, row, column; `WanTransformerConfig::rope_dims`).
 ///
 /// Each head's logit then peaks at the query's own place and falls off around it (see
-/// [`head_pattern`]), at the same frame patch (even heads) or at every frame patch (odd
+/// `head_pattern`), at the same frame patch (even heads) or at every frame patch (odd
 /// heads, which hold no frame frequency).
 pub fn local_attention_bias(recipe: &Recipe, rope_dims: [usize; 3]) -> Vec<f32> {
     let head_dim = recipe.dim / recipe.heads;
