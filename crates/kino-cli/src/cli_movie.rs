@@ -13,7 +13,7 @@ pub enum MovieCommand {
     Plan(MoviePlanArgs),
     /// Render a screenplay or storyboard into a film with subtitles (.srt, .vtt), an
     /// OpenTimelineIO timeline (.otio) and a contact sheet beside it. Shots are cached in
-    /// <film>.kino-cache/: after an edit only changed shots render again, and an
+    /// FILM.kino-cache/ (FILM the output path): after an edit only changed shots render again, and an
     /// interrupted render resumes.
     Render(MovieRenderArgs),
 }

@@ -3,8 +3,8 @@
 //! and the umT5 text embeddings.
 //!
 //! Data flow, one file per stage: [`embeddings`] (3D patch embedding of the latent; timestep and
-//! text embeddings), [`rope`] (3D rotary position tables, t/h/w channel split), [`block`]
-//! (modulated self-attention, cross-attention, gated feed-forward), [`attention`] (tiled
+//! text embeddings), [`rope`](mod@rope) (3D rotary position tables, t/h/w channel split), [`block`]
+//! (modulated self-attention, cross-attention, gated feed-forward), [`attention`](mod@attention) (tiled
 //! attention that never holds a `tokens x tokens` matrix, so 480x832x81 videos — 32,760 tokens
 //! — fit in memory), [`transformer`] (the whole model, output head and unpatchify).
 //!
