@@ -282,14 +282,9 @@ impl Pipeline {
         keyframe_request.validate(&self.rules)?;
         let keys = self.generate_encoded(&keyframe_request, prompts, progress)?;
         progress.stage(Stage::Interpolate);
-        let mut frames = interpolate_frames(&keys.frames, request.frames)
+        let frames = interpolate_frames(&keys.frames, request.frames)
             .map_err(PipelineError::model("interpolating between keyframes"))?;
-        if let Some((h, w)) = request.output_size
-            && (h, w) != (request.height, request.width)
-        {
-            frames = resize_frames(&frames, h, w)
-                .map_err(PipelineError::model("resizing the frames"))?;
-        }
+        let frames = at_output_size(frames, request)?;
         Ok(GeneratedVideo {
             frames,
             fps: keys.fps,
@@ -361,15 +356,10 @@ impl Pipeline {
         let latents = self.denoise(latents, &inputs, begin, &mut scheduler, progress)?;
 
         progress.stage(Stage::Decode);
-        let mut frames = self
+        let frames = self
             .decode(&latents)
             .map_err(PipelineError::model("decoding the latents"))?;
-        if let Some((h, w)) = request.output_size
-            && (h, w) != (request.height, request.width)
-        {
-            frames = resize_frames(&frames, h, w)
-                .map_err(PipelineError::model("resizing the frames"))?;
-        }
+        let frames = at_output_size(frames, request)?;
         Ok(GeneratedVideo {
             frames,
             fps: self.defaults.fps,
@@ -676,6 +666,17 @@ fn interpolate_frames(keys: &Tensor, frames: usize) -> candle_core::Result<Tenso
     let clip = crate::interpolate::interpolate_clip(&flat, size, frames);
     let values: Vec<f32> = clip.into_iter().flatten().collect();
     Tensor::from_vec(values, (frames, h, w, c), &device)
+}
+
+/// Frames `(T, H, W, 3)` at the native size -> at the request's output size, when it asks for
+/// another.
+fn at_output_size(frames: Tensor, request: &GenerateRequest) -> Result<Tensor> {
+    match request.output_size {
+        Some((h, w)) if (h, w) != (request.height, request.width) => {
+            resize_frames(&frames, h, w).map_err(PipelineError::model("resizing the frames"))
+        }
+        _ => Ok(frames),
+    }
 }
 
 /// Bilinear resize of frames `(T, H, W, 3)` to `(T, height, width, 3)`.
