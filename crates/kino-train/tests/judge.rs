@@ -6,24 +6,39 @@
 use kino_train::eval::{held_out_prompts, judge, score};
 use kino_world::{RenderSettings, render};
 
+/// The world's `frames` frames of `spec` at 32x32 (layout from `seed`), RGB8.
+fn world_frames(spec: &kino_world::SceneSpec, seed: u64, frames: u32) -> Vec<Vec<u8>> {
+    let settings = RenderSettings {
+        width: 32,
+        height: 32,
+        fps: 8.0,
+        frames,
+        seed,
+    };
+    render(spec, &settings).unwrap().frames
+}
+
+/// The judge's verdict on 32x32 `frames` made for `prompt`.
+fn judged(
+    spec: &kino_world::SceneSpec,
+    prompt: String,
+    seed: u64,
+    frames: Vec<Vec<u8>>,
+) -> kino_train::eval::ClipVerdict {
+    kino_train::eval::ClipVerdict {
+        prompt,
+        seed,
+        objects: judge(spec, &frames, 32, 32),
+        frames,
+    }
+}
+
 #[test]
 fn world_clips_of_held_out_prompts_are_judged_right() {
     let mut clips = Vec::new();
     for (i, (spec, prompt)) in held_out_prompts(120).into_iter().enumerate() {
-        let settings = RenderSettings {
-            width: 32,
-            height: 32,
-            fps: 8.0,
-            frames: 16,
-            seed: i as u64,
-        };
-        let frames = render(&spec, &settings).unwrap().frames;
-        clips.push(kino_train::eval::ClipVerdict {
-            prompt,
-            seed: i as u64,
-            objects: judge(&spec, &frames, 32, 32),
-            frames,
-        });
+        let frames = world_frames(&spec, i as u64, 16);
+        clips.push(judged(&spec, prompt, i as u64, frames));
     }
     // Measured: colour and motion 186/192, shape 165/192, count 69/72. The misses are thin
     // stars (a few pixels at 32x32) and dark objects on the night sky: the oracle's ceiling.
@@ -46,16 +61,7 @@ fn world_keyframes_interpolated_to_a_clip_are_judged_right() {
     };
     let mut clips = Vec::new();
     for (i, (spec, prompt)) in held_out_prompts(120).into_iter().enumerate() {
-        let settings = RenderSettings {
-            width: 32,
-            height: 32,
-            fps: 8.0,
-            frames: 4,
-            seed: i as u64,
-        };
-        let keys: Vec<Vec<f32>> = render(&spec, &settings)
-            .unwrap()
-            .frames
+        let keys: Vec<Vec<f32>> = world_frames(&spec, i as u64, 4)
             .iter()
             .map(|f| f.iter().map(|&v| f32::from(v) / 255.0).collect())
             .collect();
@@ -63,12 +69,7 @@ fn world_keyframes_interpolated_to_a_clip_are_judged_right() {
             .iter()
             .map(|f| f.iter().map(|v| (v * 255.0).round() as u8).collect())
             .collect();
-        clips.push(kino_train::eval::ClipVerdict {
-            prompt,
-            seed: i as u64,
-            objects: judge(&spec, &frames, 32, 32),
-            frames,
-        });
+        clips.push(judged(&spec, prompt, i as u64, frames));
     }
     // Measured: colour 182/192, motion 178/192 (spinning 11/15: a triangle turned by
     // a third of a turn between keyframes looks unturned), shape 158/192, count 65/72;
