@@ -17,11 +17,13 @@ mod cli_movie;
 mod commands;
 mod exit;
 mod progress;
+mod subnormals;
 
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     allocator::tune();
+    subnormals::flush_to_zero();
     let cli = cli::Cli::parse();
     match commands::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
