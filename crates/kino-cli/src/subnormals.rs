@@ -13,26 +13,22 @@ const FLUSH_TO_ZERO: u32 = 1 << 15;
 #[cfg(target_arch = "x86_64")]
 const DENORMALS_ARE_ZERO: u32 = 1 << 6;
 
-/// Sets FTZ and DAZ on the calling thread.
+/// Sets FTZ and DAZ on the calling thread, and so on every thread it starts afterwards: a
+/// new thread inherits its creator's floating-point environment (POSIX `pthread_create`),
+/// which is how candle's worker pool gets it. Call first thing in `main`, before any thread
+/// starts.
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code, deprecated)] // _mm_setcsr is the documented way to set MXCSR
-fn flush_this_thread() {
+pub fn flush_to_zero() {
     use std::arch::x86_64::{_mm_getcsr, _mm_setcsr};
     // SAFETY: both calls read or write only the calling thread's SSE control register; FTZ and
     // DAZ change how tiny floats round, nothing else.
     unsafe { _mm_setcsr(_mm_getcsr() | FLUSH_TO_ZERO | DENORMALS_ARE_ZERO) };
 }
 
+/// Elsewhere subnormals keep their default handling.
 #[cfg(not(target_arch = "x86_64"))]
-fn flush_this_thread() {}
-
-/// Flushes subnormals on this thread and so on every thread it starts afterwards: a new
-/// thread inherits its creator's floating-point environment (POSIX `pthread_create`), which
-/// is how candle's worker pool and rayon's get it. Call first thing in `main`, before any
-/// thread starts.
-pub fn flush_to_zero() {
-    flush_this_thread();
-}
+pub fn flush_to_zero() {}
 
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
@@ -51,7 +47,7 @@ mod tests {
         assert_eq!(tiny_product(), 0.0);
         // Reading a subnormal operand counts as zero too (DAZ).
         assert_eq!(black_box(f32::from_bits(1)) * black_box(2.0_f32), 0.0);
-        // Threads started afterwards inherit it: candle's and rayon's workers.
+        // Threads started afterwards inherit it, as candle's workers do.
         let after = std::thread::spawn(tiny_product).join().unwrap();
         assert_eq!(after, 0.0);
         // Normal numbers are untouched.
