@@ -64,7 +64,12 @@ impl MemoryEstimate {
                 vae_config.temporal_compression(),
                 vae_config.spatial_compression(),
             );
-            let latent_frames = video.frames.saturating_sub(1) / t + 1;
+            // A clip autoencoder codes each clip of `in_channels / 3` frames as one latent
+            // picture; Wan's VAE a first frame, then `t` frames a latent frame.
+            let latent_frames = match crate::pipeline::folded_frames(&vae_config) {
+                Some(folded) => video.frames.div_ceil(folded).max(1),
+                None => video.frames.saturating_sub(1) / t + 1,
+            };
             (
                 dit_activations(&dit_config, latent_frames, s, video) * bytes,
                 vae_activations(&vae_config, video) * bytes,

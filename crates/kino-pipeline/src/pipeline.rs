@@ -100,6 +100,7 @@ impl SizeRules {
                 latent_channels: dit.out_channels(),
                 pixel_space: true,
                 patch_frames: pt,
+                folded_frames: None,
             });
         }
         let vae = model.vae_config()?;
@@ -111,8 +112,15 @@ impl SizeRules {
             latent_channels: vae.z_dim,
             pixel_space: false,
             patch_frames: pt,
+            folded_frames: folded_frames(&vae),
         })
     }
+}
+
+/// The frames a VAE folds into its channels: `in_channels / 3` when its input is more than
+/// one RGB picture (kino-mini's clip autoencoder), else `None` (Wan's VAE).
+pub(crate) fn folded_frames(vae: &WanVaeConfig) -> Option<usize> {
+    (vae.in_channels > 3 && vae.in_channels.is_multiple_of(3)).then_some(vae.in_channels / 3)
 }
 
 /// How latents become frames.
@@ -200,7 +208,7 @@ impl Pipeline {
     pub fn takes_first_frame(&self) -> bool {
         let z = self.rules.latent_channels;
         let c = self.transformer.config().in_channels;
-        self.rules.pixel_space
+        (self.rules.pixel_space || self.rules.folded_frames.is_some())
             && (c == 2 * z + 1 || c == 2 * z + 1 + kino_models::dit::POSITION_PLANES)
     }
 
@@ -424,6 +432,27 @@ impl Pipeline {
         }
         let [_, z, t, h, w] = *shape;
         let (first, given) = match &request.first_frame {
+            // A clip autoencoder's latent of the clip with the frame first and grey after it
+            // (as Wan's image-to-video encodes its condition), as training gives it.
+            Some(frame) if self.rules.folded_frames.is_some() => {
+                let frames = self.rules.folded_frames.unwrap_or(1);
+                let rest = Tensor::full(
+                    0.5f32,
+                    (frames - 1, frame.dim(0)?, frame.dim(1)?, 3),
+                    &self.device,
+                )?;
+                let clip = Tensor::cat(
+                    &[
+                        &frame
+                            .to_device(&self.device)?
+                            .to_dtype(DType::F32)?
+                            .unsqueeze(0)?,
+                        &rest,
+                    ],
+                    0,
+                )?;
+                (self.encode_video(&clip)?.squeeze(2)?, true)
+            }
             // (H, W, 3) in [0, 1] -> (1, 3, H, W) in [-1, 1]
             Some(frame) => (
                 frame
@@ -590,6 +619,10 @@ impl Pipeline {
             Decoder::Pixels => pixels.to_dtype(DType::F32),
             Decoder::Vae(vae) => {
                 let (config, vae) = (&vae.0, &vae.1);
+                let pixels = match self.rules.folded_frames {
+                    Some(_) => kino_models::vae::fold_frames(&pixels)?,
+                    None => pixels,
+                };
                 normalize_latents(config, &vae.encode(&pixels)?)?.to_dtype(DType::F32)
             }
         }
@@ -603,7 +636,11 @@ impl Pipeline {
             Decoder::Vae(vae) => {
                 let (config, vae) = (&vae.0, &vae.1);
                 let z = denormalize_latents(config, &latents.to_dtype(self.dtype)?)?;
-                vae.decode(&z)? // (1, 3, T, H, W) in [-1, 1]
+                let video = vae.decode(&z)?; // (1, 3, T, H, W) in [-1, 1]
+                match self.rules.folded_frames {
+                    Some(frames) => kino_models::vae::unfold_frames(&video, frames)?,
+                    None => video,
+                }
             }
             Decoder::Pixels => latents.clone(),
         };

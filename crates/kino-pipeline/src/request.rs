@@ -115,6 +115,10 @@ pub struct SizeRules {
     pub pixel_space: bool,
     /// The DiT's temporal patch size.
     pub patch_frames: usize,
+    /// For a VAE that codes a whole clip as one picture, its frames folded into channels
+    /// (`kino_models::vae::fold_frames`; kino-mini's clip autoencoder): the clip's frame
+    /// count, the only one it takes. `None` for Wan's and pixel-space models.
+    pub folded_frames: Option<usize>,
 }
 
 impl SizeRules {
@@ -131,6 +135,9 @@ impl SizeRules {
 
     /// Latent frames for `frames` video frames.
     pub fn latent_frames(&self, frames: usize) -> usize {
+        if self.folded_frames.is_some() {
+            return 1;
+        }
         if self.pixel_space {
             frames
         } else {
@@ -140,6 +147,13 @@ impl SizeRules {
 
     /// Why `frames` is not a valid frame count, with the nearest valid ones; `None` if it is.
     pub fn frames_problem(&self, frames: usize) -> Option<String> {
+        if let Some(folded) = self.folded_frames {
+            return (frames != folded).then(|| {
+                format!(
+                    "{frames} frames: this model makes clips of exactly {folded} (try {folded})"
+                )
+            });
+        }
         if self.pixel_space {
             let m = self.patch_frames.max(1);
             if frames > 0 && frames.is_multiple_of(m) {

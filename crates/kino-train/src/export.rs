@@ -1,6 +1,6 @@
 //! Writes kino-mini as a diffusers-layout model folder, the layout the Wan loader reads:
-//! `model_index.json`, `transformer/`, `text_encoder/`, `tokenizer/`, `scheduler/`, and no
-//! `vae` (the model works in pixel space). `model_index.json` also carries the generation
+//! `model_index.json`, `transformer/`, `text_encoder/`, `tokenizer/`, `scheduler/`, and, for a
+//! latent recipe, `vae/` (the clip autoencoder; pixel-space recipes have none). `model_index.json` also carries the generation
 //! defaults under `_kino_defaults`, a key diffusers ignores.
 
 use std::collections::HashMap;
@@ -9,6 +9,7 @@ use std::path::Path;
 use candle_core::Tensor;
 use serde_json::{Value, json};
 
+use crate::autoencoder::{ClipAutoencoder, VAE, config_json};
 use crate::checkpoint::CheckpointError;
 use crate::model::{TEXT_ENCODER, TRANSFORMER};
 use crate::recipe::Recipe;
@@ -43,7 +44,10 @@ pub fn model_index(recipe: &Recipe) -> Value {
         "text_encoder": ["transformers", "UMT5EncoderModel"],
         "tokenizer": ["transformers", "T5TokenizerFast"],
         "transformer": ["diffusers", "WanTransformer3DModel"],
-        "vae": [null, null]
+        "vae": match recipe.autoencoder {
+            Some(_) => json!(["diffusers", "AutoencoderKLWan"]),
+            None => json!([null, null]),
+        }
     })
 }
 
@@ -65,6 +69,7 @@ pub fn write_model_dir(
     dir: &Path,
     recipe: &Recipe,
     weights: &[(String, Tensor)],
+    autoencoder: Option<&ClipAutoencoder>,
 ) -> Result<(), CheckpointError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
@@ -114,6 +119,17 @@ pub fn write_model_dir(
             .filter_map(|(n, t)| n.strip_prefix(&prefix).map(|s| (s.to_string(), t.clone())))
             .collect();
         let path = incoming.join(component).join(file);
+        candle_core::safetensors::save(&tensors, &path).map_err(|e| CheckpointError::Invalid {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+    }
+    if let Some(ae) = autoencoder {
+        let vae_dir = incoming.join(VAE);
+        std::fs::create_dir_all(&vae_dir).map_err(io(&vae_dir))?;
+        write_json(&vae_dir.join("config.json"), &config_json(&ae.config))?;
+        let tensors: HashMap<String, Tensor> = ae.weights.iter().cloned().collect();
+        let path = vae_dir.join("diffusion_pytorch_model.safetensors");
         candle_core::safetensors::save(&tensors, &path).map_err(|e| CheckpointError::Invalid {
             path: path.clone(),
             message: e.to_string(),

@@ -14,33 +14,90 @@ use candle_core::{D, DType, Device, Result, Tensor};
 use kino_models::text::WanTokenizer;
 use kino_world::Rng;
 
-use crate::data::Batch;
 use crate::model::{MiniModel, gaussian};
-use crate::recipe::{RGB, Recipe};
+use crate::recipe::Recipe;
 
 /// The sampler's shift of a noise level: `shift s / (1 + (shift - 1) s)`.
 pub fn shift_sigma(sigma: f64, shift: f64) -> f64 {
     shift * sigma / (1.0 + (shift - 1.0) * sigma)
 }
 
-/// The transformer input's conditioning channels `(B, 1 + 3, T, H, W)` for training clips
+/// The transformer input's conditioning channels `(B, 1 + C, T, H, W)` for training clips
 /// (see [`kino_models::dit::first_frame_condition`]), then the position planes when the
-/// recipe has them (as the pipeline builds them). `first_frames[b]` says whether clip `b`
-/// gets its first frame.
+/// recipe has them (as the pipeline builds them). `first` `(B, C, H, W)` is each clip's
+/// first frame as the DiT is given it; `first_frames[b]` says whether clip `b` gets it.
 pub fn first_frame_condition(
-    clips: &Tensor,
+    first: &Tensor,
     first_frames: &[bool],
+    frames: usize,
     recipe: &Recipe,
 ) -> Result<Tensor> {
-    let frames = clips.dim(2)?;
-    let first = clips.narrow(2, 0, 1)?.squeeze(2)?;
     kino_models::dit::condition_channels(
-        &first,
+        first,
         first_frames,
         frames,
         recipe.first_frame_layout,
         recipe.position_planes,
     )
+}
+
+/// One batch as the DiT learns it: in pixel space the clips themselves; for a latent recipe
+/// the autoencoder's latents of them.
+#[derive(Debug, Clone)]
+pub struct DitBatch {
+    /// What the DiT denoises, `(B, C, T, H, W)`.
+    pub clips: Tensor,
+    /// The first-frame condition of each clip `(B, C, H, W)`: its first frame in pixel space,
+    /// the latent of the clip with only its first frame kept (the rest grey) in latent space.
+    pub first: Tensor,
+    /// `(B, 1, T, H, W)`: 1 where objects are.
+    pub objects: Tensor,
+    /// One caption per clip.
+    pub captions: Vec<String>,
+}
+
+impl DitBatch {
+    /// A pixel-space batch: the world's clips as they are.
+    pub fn pixels(batch: &crate::data::Batch) -> Result<Self> {
+        Ok(Self {
+            first: batch.clips.narrow(2, 0, 1)?.squeeze(2)?,
+            clips: batch.clips.clone(),
+            objects: batch.objects.clone(),
+            captions: batch.captions.clone(),
+        })
+    }
+
+    /// A latent batch: the autoencoder's latents of the world's clips; the object mask is
+    /// 1 on every latent cell an object touches in any frame.
+    pub fn latents(
+        batch: &crate::data::Batch,
+        autoencoder: &crate::autoencoder::ClipAutoencoder,
+    ) -> Result<Self> {
+        let clips = &batch.clips;
+        let (b, c, t, h, w) = clips.dims5()?;
+        let latents = autoencoder.latents(clips)?.detach();
+        let first_only = Tensor::cat(
+            &[
+                &clips.narrow(2, 0, 1)?,
+                &Tensor::zeros((b, c, t - 1, h, w), clips.dtype(), clips.device())?,
+            ],
+            2,
+        )?;
+        let first = autoencoder.latents(&first_only)?.detach().squeeze(2)?;
+        let (_, _, _, lh, lw) = latents.dims5()?;
+        let objects = batch
+            .objects
+            .max_keepdim(2)?
+            .squeeze(2)?
+            .max_pool2d((h / lh, w / lw))?
+            .unsqueeze(2)?;
+        Ok(Self {
+            clips: latents,
+            first,
+            objects,
+            captions: batch.captions.clone(),
+        })
+    }
 }
 
 /// Tokenizes captions for training exactly as the pipeline does (lower case, `</s>`, padded).
@@ -63,7 +120,7 @@ pub fn tokenize(
 pub fn loss(
     model: &MiniModel,
     tokenizer: &WanTokenizer,
-    batch: &Batch,
+    batch: &DitBatch,
     recipe: &Recipe,
     foreground_weight: f64,
     rng: &mut Rng,
@@ -106,7 +163,7 @@ pub fn loss(
     let input = Tensor::cat(
         &[
             &noisy,
-            &first_frame_condition(clips, &first_frames, recipe)?,
+            &first_frame_condition(&batch.first, &first_frames, t, recipe)?,
         ],
         1,
     )?;
@@ -121,7 +178,7 @@ pub fn loss(
     let (ids, mask) = tokenize(tokenizer, &captions, recipe.max_sequence_length, device)?;
     let text = model.encode_text(&ids, &mask)?;
     let mut predicted = model.dit.forward(&input, &timesteps, &text)?;
-    debug_assert_eq!(predicted.dims()[1], RGB);
+    debug_assert_eq!(predicted.dims()[1], recipe.latent_channels());
     if let Some(detail_std) = recipe.skip_detail_std {
         let preconditioning = kino_sampling::SkipPreconditioning { detail_std };
         let (skip, out): (Vec<f32>, Vec<f32>) = sigmas

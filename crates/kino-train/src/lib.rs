@@ -10,6 +10,7 @@
 //! Not here: the networks (kino-models), sampling (kino-sampling, kino-pipeline), printing
 //! (kino-cli reports the [`TrainProgress`] events).
 
+pub mod autoencoder;
 pub mod checkpoint;
 pub mod curve;
 pub mod data;

@@ -48,6 +48,11 @@ impl AdamW {
             let Some(g) = grads.get(var.as_tensor()) else {
                 continue;
             };
+            // candle leaves a variable's own gradient attached to the forward graph when the
+            // variable feeds an operation directly (the Wan VAE's convolutions do): the moments
+            // would then hold every step's graph, chained through the previous moments.
+            let g = g.detach();
+            let g = &g;
             let m = ((&self.first[i] * self.beta1)? + (g * (1.0 - self.beta1))?)?;
             let v = ((&self.second[i] * self.beta2)? + (g.sqr()? * (1.0 - self.beta2))?)?;
             let update = ((&m / c1)? / ((&v / c2)?.sqrt()? + self.eps)?)?;

@@ -178,6 +178,11 @@ pub struct Recipe {
     /// 128-wide tokens, and even a nearly clean input comes back as flat 4x4x4 blocks.
     #[serde(default)]
     pub skip_detail_std: Option<f64>,
+    /// The clip autoencoder of a latent recipe (`None`: the model works in pixel space). With
+    /// one, the DiT learns the autoencoder's latents, one latent picture per clip (time
+    /// folded into channels), and the model folder gets a `vae/`.
+    #[serde(default)]
+    pub autoencoder: Option<crate::autoencoder::AutoencoderRecipe>,
 }
 
 impl Default for Recipe {
@@ -224,6 +229,7 @@ impl Default for Recipe {
             sample_steps: 20,
             keyframe_first: default_keyframe_first(),
             skip_detail_std: None,
+            autoencoder: None,
         }
     }
 }
@@ -338,13 +344,32 @@ impl Recipe {
         } else {
             0
         };
-        RGB + 1 + RGB + positions
+        let z = self.latent_channels();
+        z + 1 + z + positions
+    }
+
+    /// Channels of what the DiT denoises: the autoencoder's latent channels, else RGB.
+    pub fn latent_channels(&self) -> usize {
+        self.autoencoder.as_ref().map_or(RGB, |ae| ae.z_dim)
+    }
+
+    /// The shape `[frames, height, width]` of what the DiT denoises: the clip itself in pixel
+    /// space, one latent picture of the autoencoder's spatial compression otherwise.
+    pub fn latent_size(&self) -> [usize; 3] {
+        match &self.autoencoder {
+            None => [self.frames, self.height, self.width],
+            Some(ae) => {
+                let s = 1 << ae.dim_mult.len().saturating_sub(1);
+                [1, self.height / s, self.width / s]
+            }
+        }
     }
 
     /// Tokens the DiT sees per clip.
     pub fn tokens(&self) -> usize {
         let [pt, ph, pw] = self.patch;
-        (self.frames / pt) * (self.height / ph) * (self.width / pw)
+        let [t, h, w] = self.latent_size();
+        (t / pt) * (h / ph) * (w / pw)
     }
 
     /// `transformer/config.json` (diffusers' `WanTransformer3DModel`).
@@ -356,7 +381,7 @@ impl Recipe {
             "num_attention_heads": self.heads,
             "attention_head_dim": self.dim / self.heads,
             "in_channels": self.in_channels(),
-            "out_channels": RGB,
+            "out_channels": self.latent_channels(),
             "text_dim": self.text_dim,
             "freq_dim": 64,
             "ffn_dim": self.ffn_dim,

@@ -166,6 +166,12 @@ pub fn train(
         ));
     }
     let tokenizer = run_tokenizer(out)?;
+    let autoencoder = match &recipe.autoencoder {
+        Some(ae) => Some(crate::autoencoder::train_autoencoder(
+            &recipe, ae, out, progress,
+        )?),
+        None => None,
+    };
     let model = MiniModel::new(&recipe, vocabulary::pieces().len(), &device)?;
     let vars = model.named_vars();
     let mut optimiser = AdamW::new(vars.clone())?;
@@ -190,6 +196,10 @@ pub fn train(
         let batch = data::world_batch(&recipe, step, recipe.batch, &device)?;
         let mut rng = data::step_rng(&recipe, step, 0x6e6f_6973); // "nois"
         let foreground = recipe.foreground_weight_at(step);
+        let batch = match &autoencoder {
+            Some(ae) => flow::DitBatch::latents(&batch, ae)?,
+            None => flow::DitBatch::pixels(&batch)?,
+        };
         let loss = flow::loss(&model, &tokenizer, &batch, &recipe, foreground, &mut rng)?;
         let grads = loss.backward()?;
         optimiser.step(
@@ -218,7 +228,7 @@ pub fn train(
                 tensors.insert(format!("ema.{name}"), avg.clone());
             }
             checkpoint::save(out, &tensors, &info)?;
-            export::write_model_dir(&model_dir, &recipe, &ema.weights)?;
+            export::write_model_dir(&model_dir, &recipe, &ema.weights, autoencoder.as_ref())?;
             curve::write_loss_curve(&out.join("loss.png"), &info.losses)?;
             if options.samples {
                 let samples = out.join("samples");
@@ -235,7 +245,7 @@ pub fn train(
     if let Some(export) = &options.export
         && info.step >= stop
     {
-        export::write_model_dir(export, &recipe, &ema.weights)?;
+        export::write_model_dir(export, &recipe, &ema.weights, autoencoder.as_ref())?;
     }
     let n = info.losses.len();
     let window = (n / 4).clamp(1, 50);

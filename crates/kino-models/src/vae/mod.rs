@@ -197,3 +197,24 @@ pub fn normalize_latents(cfg: &WanVaeConfig, mu: &Tensor) -> Result<Tensor> {
     let (mean, inv_std) = latent_stats(cfg, mu)?;
     mu.broadcast_sub(&mean)?.broadcast_mul(&inv_std)
 }
+
+/// Folds a clip's frames into its channels, `(B, C, T, H, W)` -> `(B, C * T, 1, H, W)`
+/// (channel `c * T + t` is channel `c` of frame `t`): how a VAE whose `in_channels` is
+/// `3 * T` codes a whole `T`-frame clip as one picture, compressing time entirely (kino-mini's
+/// clip autoencoder).
+pub fn fold_frames(x: &Tensor) -> Result<Tensor> {
+    let (b, c, t, h, w) = x.dims5()?;
+    x.contiguous()?.reshape((b, c * t, 1, h, w))
+}
+
+/// The inverse of [`fold_frames`]: `(B, C * frames, 1, H, W)` -> `(B, C, frames, H, W)`.
+pub fn unfold_frames(x: &Tensor, frames: usize) -> Result<Tensor> {
+    let (b, ct, one, h, w) = x.dims5()?;
+    if one != 1 || frames == 0 || ct % frames != 0 {
+        bail!(
+            "unfold_frames: a tensor of shape {:?} does not hold {frames} frames folded into its channels",
+            x.dims()
+        );
+    }
+    x.contiguous()?.reshape((b, ct / frames, frames, h, w))
+}

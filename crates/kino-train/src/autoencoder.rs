@@ -1,0 +1,352 @@
+//! The clip autoencoder of latent recipes: a small `AutoencoderKLWan` (the Wan VAE code, a
+//! small config) that codes a whole clip as one picture, its frames folded into channels
+//! (`kino_models::vae::fold_frames`), so time is compressed entirely and the decoder draws
+//! the motion. The DiT then makes one latent picture per clip, where a moving object is a
+//! code at one place, like its colour, rather than content it must carry from frame to frame.
+//!
+//! Trained first, alone (reconstruction plus a small KL term, objects weighted up), then
+//! frozen while the DiT learns its latents. Its run lives in `<out>/autoencoder/`, with
+//! checkpoints that resume like the DiT's.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::{D, DType, Device, Result, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use kino_models::WanVaeConfig;
+use kino_models::vae::{AutoencoderKlWan, fold_frames};
+use kino_world::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::{self, CheckpointError, CheckpointInfo};
+use crate::model::gaussian;
+use crate::optim::AdamW;
+use crate::recipe::{RGB, Recipe};
+use crate::train::{TrainError, TrainProgress, learning_rate};
+use crate::{curve, data};
+
+/// The VAE's prefix in a model directory (and its folder).
+pub const VAE: &str = "vae";
+
+/// The autoencoder part of a latent recipe (`Recipe::autoencoder`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AutoencoderRecipe {
+    /// Channels of the first stage (`base_dim`).
+    pub base_dim: usize,
+    /// Latent channels (`z_dim`).
+    pub z_dim: usize,
+    /// Width multiplier per stage (`dim_mult`); `2^(len - 1)` is the spatial compression.
+    pub dim_mult: Vec<usize>,
+    /// Residual blocks per stage (`num_res_blocks`).
+    pub num_res_blocks: usize,
+    /// Optimiser steps.
+    pub steps: usize,
+    /// Clips per step.
+    pub batch: usize,
+    /// Peak learning rate (warm-up and cosine decay as the DiT's).
+    pub learning_rate: f64,
+    /// Weight of the KL term (its mean over latent values) against the squared error (its
+    /// mean over pixels): small, so the latents stay a smooth, bounded space to denoise in
+    /// without costing detail.
+    pub kl_weight: f64,
+    /// Extra weight of object pixels in the reconstruction (objects are about 5% of a frame,
+    /// and everything the prompt asks lives there).
+    pub object_weight: f64,
+}
+
+impl Default for AutoencoderRecipe {
+    fn default() -> Self {
+        Self {
+            base_dim: 32,
+            z_dim: 8,
+            dim_mult: vec![1, 2, 2],
+            num_res_blocks: 1,
+            steps: 1500,
+            batch: 16,
+            learning_rate: 1e-3,
+            kl_weight: 1e-3,
+            object_weight: 8.0,
+        }
+    }
+}
+
+impl AutoencoderRecipe {
+    /// The VAE config of this recipe for clips of `frames` frames, with the latent
+    /// statistics it was measured to have (`latents_mean`, `latents_std`; zeros and ones
+    /// before they are known).
+    pub fn vae_config(&self, frames: usize, mean: Vec<f64>, std: Vec<f64>) -> WanVaeConfig {
+        WanVaeConfig {
+            class_name: Some("AutoencoderKLWan".into()),
+            base_dim: self.base_dim,
+            decoder_base_dim: None,
+            z_dim: self.z_dim,
+            dim_mult: self.dim_mult.clone(),
+            num_res_blocks: self.num_res_blocks,
+            attn_scales: vec![],
+            temperal_downsample: vec![false; self.dim_mult.len().saturating_sub(1)],
+            dropout: 0.0,
+            latents_mean: mean,
+            latents_std: std,
+            is_residual: false,
+            in_channels: RGB * frames,
+            out_channels: RGB * frames,
+            patch_size: None,
+            scale_factor_temporal: Some(frames),
+            scale_factor_spatial: Some(1 << self.dim_mult.len().saturating_sub(1)),
+        }
+    }
+
+    /// The config before the latent statistics are measured.
+    pub fn untrained_config(&self, frames: usize) -> WanVaeConfig {
+        self.vae_config(frames, vec![0.0; self.z_dim], vec![1.0; self.z_dim])
+    }
+}
+
+/// The `vae/config.json` document of a config (diffusers' field names).
+pub fn config_json(config: &WanVaeConfig) -> serde_json::Value {
+    serde_json::json!({
+        "_class_name": "AutoencoderKLWan",
+        "_diffusers_version": "0.42.1",
+        "base_dim": config.base_dim,
+        "z_dim": config.z_dim,
+        "dim_mult": config.dim_mult,
+        "num_res_blocks": config.num_res_blocks,
+        "attn_scales": config.attn_scales,
+        "temperal_downsample": config.temperal_downsample,
+        "dropout": 0.0,
+        "latents_mean": config.latents_mean,
+        "latents_std": config.latents_std,
+        "in_channels": config.in_channels,
+        "out_channels": config.out_channels,
+        "scale_factor_temporal": config.scale_factor_temporal,
+        "scale_factor_spatial": config.scale_factor_spatial,
+        "clip_output": true
+    })
+}
+
+/// A trained, frozen clip autoencoder with its measured latent statistics.
+#[derive(Debug, Clone)]
+pub struct ClipAutoencoder {
+    /// The network.
+    pub vae: AutoencoderKlWan,
+    /// Its config, `latents_mean` and `latents_std` measured.
+    pub config: WanVaeConfig,
+    /// Its weights by reference name (without the `vae.` prefix).
+    pub weights: Vec<(String, Tensor)>,
+    /// Frames per clip.
+    pub frames: usize,
+}
+
+impl ClipAutoencoder {
+    /// The normalised latents `(B, z_dim, 1, h, w)` of clips `(B, 3, T, H, W)`: the
+    /// posterior mean, as the pipelines encode.
+    pub fn latents(&self, clips: &Tensor) -> Result<Tensor> {
+        let mu = self.vae.encode(&fold_frames(clips)?)?;
+        kino_models::vae::normalize_latents(&self.config, &mu)
+    }
+
+    /// Clips `(B, 3, T, H, W)` in `[-1, 1]` from normalised latents.
+    pub fn decode(&self, latents: &Tensor) -> Result<Tensor> {
+        let z = kino_models::vae::denormalize_latents(&self.config, latents)?;
+        kino_models::vae::unfold_frames(&self.vae.decode(&z)?, self.frames)
+    }
+}
+
+/// Seeded initial weights: norm gains 1, biases 0, the second convolution of every residual
+/// block and the attention output 0 (each block starts as the identity), every other
+/// convolution N(0, 1/fan_in).
+fn initialise(varmap: &VarMap, seed: u64) -> Result<()> {
+    let mut rng = Rng::new(kino_world::mix64(seed ^ 0x7661_6569)); // "vaei"
+    for (name, var) in sorted_vars(varmap) {
+        let dims = var.as_tensor().dims().to_vec();
+        let n: usize = dims.iter().product();
+        let values: Vec<f32> = if name.ends_with("gamma") {
+            vec![1.0; n]
+        } else if name.ends_with("bias")
+            || name.ends_with("conv2.weight")
+            || name.ends_with("proj.weight")
+        {
+            vec![0.0; n]
+        } else {
+            let fan_in: usize = dims.iter().skip(1).product();
+            let std = (1.0 / fan_in.max(1) as f64).sqrt();
+            (0..n).map(|_| (gaussian(&mut rng) * std) as f32).collect()
+        };
+        var.set(&Tensor::from_vec(values, dims, var.as_tensor().device())?)?;
+    }
+    Ok(())
+}
+
+fn sorted_vars(varmap: &VarMap) -> Vec<(String, candle_core::Var)> {
+    let data = varmap.data().lock().expect(
+        "the VarMap lock is only taken here and in candle, never poisoned by a panic we keep",
+    );
+    let mut vars: Vec<(String, candle_core::Var)> =
+        data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    vars
+}
+
+/// Builds the network on `varmap`'s current values. The Wan code reshapes its convolution
+/// weights when it loads them, so the network is rebuilt after every optimiser step.
+fn build(config: &WanVaeConfig, varmap: &VarMap, device: &Device) -> Result<AutoencoderKlWan> {
+    AutoencoderKlWan::new(config, VarBuilder::from_varmap(varmap, DType::F32, device))
+}
+
+/// The loss of one batch: object-weighted squared error of the reconstruction from a sampled
+/// latent, plus `kl_weight` times the mean KL divergence from a unit Gaussian. Returns the
+/// total and the reconstruction part.
+fn loss(
+    vae: &AutoencoderKlWan,
+    batch: &data::Batch,
+    ae: &AutoencoderRecipe,
+    rng: &mut Rng,
+) -> Result<(Tensor, Tensor)> {
+    let x = fold_frames(&batch.clips)?;
+    let (mu, logvar) = vae.encode_moments(&x)?;
+    let eps: Vec<f32> = (0..mu.elem_count()).map(|_| gaussian(rng) as f32).collect();
+    let eps = Tensor::from_vec(eps, mu.shape(), mu.device())?;
+    let z = (&mu + (logvar.affine(0.5, 0.0)?.exp()? * eps)?)?;
+    let y = vae.decode(&z)?;
+    let objects = fold_frames(&batch.objects.repeat((1, RGB, 1, 1, 1))?)?;
+    let weights = (objects * ae.object_weight)? + 1.0;
+    let reconstruction = ((y - &x)?.sqr()? * weights)?.mean_all()?;
+    let kl = ((mu.sqr()? + logvar.exp()?)? - 1.0)?
+        .sub(&logvar)?
+        .affine(0.5, 0.0)?
+        .flatten_from(1)?
+        .mean(D::Minus1)?
+        .mean_all()?;
+    let total = (&reconstruction + (kl * ae.kl_weight)?)?;
+    Ok((total, reconstruction))
+}
+
+/// The step offset of the autoencoder's batches in the data stream, so they are not the
+/// DiT's.
+const DATA_OFFSET: usize = 10_000_000;
+
+/// Where a run keeps its autoencoder.
+pub fn run_dir(out: &Path) -> PathBuf {
+    out.join("autoencoder")
+}
+
+/// Trains the recipe's autoencoder in `<out>/autoencoder/` (resuming its checkpoint, or
+/// returning it at once when it is complete), then measures its latent statistics on a
+/// held batch of training clips. Reports steps to `progress`.
+pub fn train_autoencoder(
+    recipe: &Recipe,
+    ae: &AutoencoderRecipe,
+    out: &Path,
+    progress: &mut dyn TrainProgress,
+) -> std::result::Result<ClipAutoencoder, TrainError> {
+    let device = Device::Cpu;
+    let dir = run_dir(out);
+    std::fs::create_dir_all(&dir).map_err(|source| CheckpointError::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    let config = ae.untrained_config(recipe.frames);
+    let varmap = VarMap::new();
+    build(&config, &varmap, &device)?;
+    initialise(&varmap, recipe.seed)?;
+    let vars = sorted_vars(&varmap);
+    let mut optimiser = AdamW::new(vars.clone())?;
+    let mut info = CheckpointInfo {
+        step: 0,
+        recipe: recipe.clone(),
+        losses: Vec::new(),
+        seconds: 0.0,
+    };
+    if let Some(saved) = checkpoint::latest(&dir) {
+        let (tensors, saved_info) = checkpoint::load(&saved, &device)?;
+        for (name, var) in &vars {
+            let t = tensors.get(&format!("w.{name}")).ok_or_else(|| {
+                TrainError::Invalid(format!("autoencoder checkpoint has no weight w.{name}"))
+            })?;
+            var.set(t)?;
+        }
+        optimiser.restore(&tensors, saved_info.step)?;
+        info = saved_info;
+    }
+    let schedule = Recipe {
+        learning_rate: ae.learning_rate,
+        warmup_steps: 100.min(ae.steps / 10),
+        ..recipe.clone()
+    };
+    progress.begin(
+        info.step,
+        ae.steps,
+        varmap.all_vars().iter().map(|v| v.elem_count()).sum(),
+    );
+    let started = Instant::now();
+    let seconds_before = info.seconds;
+    while info.step < ae.steps {
+        let step = info.step;
+        let vae = build(&config, &varmap, &device)?;
+        let batch = data::world_batch(recipe, DATA_OFFSET + step, ae.batch, &device)?;
+        let mut rng = data::step_rng(recipe, DATA_OFFSET + step, 0x6e6f_6973);
+        let (total, reconstruction) = loss(&vae, &batch, ae, &mut rng)?;
+        let grads = total.backward()?;
+        optimiser.step(&grads, learning_rate(&schedule, step, ae.steps), 0.0)?;
+        info.step += 1;
+        let value = reconstruction.to_scalar::<f32>()?;
+        if !value.is_finite() {
+            return Err(TrainError::Invalid(format!(
+                "the autoencoder's loss became {value} at step {}: lower its learning rate",
+                info.step
+            )));
+        }
+        info.losses.push(value);
+        progress.step(info.step, value);
+        if info.step % 100 == 0 || info.step == ae.steps {
+            info.seconds = seconds_before + started.elapsed().as_secs_f64();
+            let mut tensors: HashMap<String, Tensor> = optimiser.state();
+            for (name, var) in &vars {
+                tensors.insert(format!("w.{name}"), var.as_tensor().clone());
+            }
+            checkpoint::save(&dir, &tensors, &info)?;
+            curve::write_loss_curve(&dir.join("loss.png"), &info.losses)?;
+        }
+    }
+    let vae = build(&config, &varmap, &device)?;
+    let (mean, std) = latent_statistics(&vae, recipe, &device)?;
+    let config = ae.vae_config(recipe.frames, mean, std);
+    let weights = vars
+        .iter()
+        .map(|(name, var)| (name.clone(), var.as_tensor().clone()))
+        .collect();
+    Ok(ClipAutoencoder {
+        vae: build(&config, &varmap, &device)?,
+        config,
+        weights,
+        frames: recipe.frames,
+    })
+}
+
+/// Per-channel mean and standard deviation of the posterior means of 128 training clips.
+fn latent_statistics(
+    vae: &AutoencoderKlWan,
+    recipe: &Recipe,
+    device: &Device,
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    let mut all = Vec::new();
+    for i in 0..8 {
+        let batch = data::world_batch(recipe, 2 * DATA_OFFSET + i, 16, device)?;
+        let mu = vae.encode(&fold_frames(&batch.clips)?)?.detach();
+        // (B, z, 1, h, w) -> (z, B h w)
+        all.push(mu.transpose(0, 1)?.flatten_from(1)?);
+    }
+    let values = Tensor::cat(&all, 1)?;
+    let mean = values.mean(1)?;
+    let std = values
+        .broadcast_sub(&mean.unsqueeze(1)?)?
+        .sqr()?
+        .mean(1)?
+        .sqrt()?;
+    let to_f64 = |t: Tensor| -> Result<Vec<f64>> {
+        Ok(t.to_vec1::<f32>()?.into_iter().map(f64::from).collect())
+    };
+    let std = to_f64(std)?.into_iter().map(|s| s.max(1e-3)).collect();
+    Ok((to_f64(mean)?, std))
+}
