@@ -238,3 +238,36 @@ fn decode_and_encode_run_in_f16() {
         5e-3,
     );
 }
+
+/// A clip folded into channels (kino-mini's clip autoencoder codes it so) unfolds back to
+/// itself, channel `c * T + t` being channel `c` of frame `t`; a wrong count is an error.
+#[test]
+fn frames_fold_into_channels_and_back() {
+    use kino_models::vae::{fold_frames, unfold_frames};
+    let values: Vec<f32> = (0..2 * 3 * 4 * 2 * 5).map(|v| v as f32).collect();
+    let clip = Tensor::from_vec(values, (2, 3, 4, 2, 5), &Device::Cpu).unwrap();
+    let folded = fold_frames(&clip).unwrap();
+    assert_eq!(folded.dims(), &[2, 12, 1, 2, 5]);
+    let (c, t) = (2, 3);
+    assert_eq!(
+        max_abs_diff(
+            &folded.get(1).unwrap().get(c * 4 + t).unwrap(),
+            &clip
+                .get(1)
+                .unwrap()
+                .get(c)
+                .unwrap()
+                .get(t)
+                .unwrap()
+                .unsqueeze(0)
+                .unwrap()
+        ),
+        0.0
+    );
+    assert_eq!(
+        max_abs_diff(&unfold_frames(&folded, 4).unwrap(), &clip),
+        0.0
+    );
+    let err = unfold_frames(&folded, 5).unwrap_err().to_string();
+    assert!(err.contains("5 frames"), "{err}");
+}

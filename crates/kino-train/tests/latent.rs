@@ -1,0 +1,155 @@
+//! Latent recipes: the clip autoencoder trains first (its loss falls), the DiT then learns its
+//! latents, a resumed run equals an uninterrupted one, and the exported folder (with its
+//! `vae/`) is a model the pipeline runs like any other.
+
+#![allow(clippy::unwrap_used)] // in tests a failed unwrap is a failed test
+
+use std::path::Path;
+
+use kino_pipeline::{GenerateRequest, LoadOptions, NoProgress, Pipeline};
+use kino_train::autoencoder::AutoencoderRecipe;
+use kino_train::{Quiet, Recipe, TrainOptions, train};
+
+/// The tiny recipe (16x16, 4 frames) in latent space: a 2x spatial autoencoder of 4 latent
+/// channels, so the DiT sees one 8x8 latent picture per clip.
+fn latent_recipe() -> Recipe {
+    Recipe {
+        autoencoder: Some(AutoencoderRecipe {
+            base_dim: 8,
+            z_dim: 4,
+            dim_mult: vec![1, 2],
+            num_res_blocks: 1,
+            steps: 40,
+            batch: 8,
+            learning_rate: 3e-3,
+            kl_weight: 1e-3,
+            object_weight: 8.0,
+        }),
+        patch: [1, 1, 1],
+        ..Recipe::tiny()
+    }
+}
+
+fn options(out: &Path, steps: usize, stop_at: Option<usize>, resume: bool) -> TrainOptions {
+    TrainOptions {
+        out: out.to_path_buf(),
+        recipe: latent_recipe(),
+        steps: Some(steps),
+        stop_at,
+        resume,
+        checkpoint_every: 2,
+        samples: false,
+        export: None,
+    }
+}
+
+fn losses(state: &Path) -> Vec<f32> {
+    let text = std::fs::read_to_string(state).unwrap();
+    let info: serde_json::Value = serde_json::from_str(&text).unwrap();
+    info["losses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap() as f32)
+        .collect()
+}
+
+#[test]
+fn the_autoencoder_learns_first_and_the_pipeline_runs_the_exported_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = train(&options(dir.path(), 3, None, false), &mut Quiet).unwrap();
+    assert_eq!(summary.steps, 3);
+
+    let ae = losses(&dir.path().join("autoencoder/checkpoint/state.json"));
+    assert_eq!(ae.len(), 40);
+    let first = ae[..10].iter().sum::<f32>() / 10.0;
+    let last = ae[30..].iter().sum::<f32>() / 10.0;
+    assert!(last < 0.8 * first, "autoencoder loss did not fall: {ae:?}");
+    assert!(dir.path().join("autoencoder/loss.png").is_file());
+
+    // The folder holds the autoencoder as a Wan VAE whose input is the 4 frames folded.
+    let model = &summary.model_dir;
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("vae/config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["in_channels"], 12);
+    assert_eq!(config["z_dim"], 4);
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("model_index.json")).unwrap())
+            .unwrap();
+    assert_eq!(index["vae"][1], "AutoencoderKLWan");
+
+    let pipeline = Pipeline::load(model, &LoadOptions::default()).unwrap();
+    let rules = pipeline.size_rules();
+    assert_eq!(rules.folded_frames, Some(4));
+    assert_eq!(rules.latent_shape(16, 16, 4), [1, 4, 1, 8, 8]);
+    assert!(pipeline.takes_first_frame());
+    let request = GenerateRequest {
+        seed: 5,
+        output_size: None,
+        ..pipeline
+            .defaults()
+            .request("a red ball moving left on the sea")
+    };
+    let clip = pipeline.generate(&request, &mut NoProgress).unwrap();
+    assert_eq!(clip.dims().unwrap(), (4, 16, 16));
+    let again = pipeline.generate(&request, &mut NoProgress).unwrap();
+    assert_eq!(kino_testkit::max_abs_diff(&clip.frames, &again.frames), 0.0);
+    // The decoder draws four different frames, not one picture repeated.
+    let f0 = clip.frames.get(0).unwrap();
+    assert!(kino_testkit::max_abs_diff(&f0, &clip.frames.get(3).unwrap()) > 0.0);
+
+    // Image to video: the first frame is coded through the autoencoder as training codes it.
+    let given = GenerateRequest {
+        first_frame: Some(f0),
+        keyframe_first: false,
+        ..request.clone()
+    };
+    assert_eq!(
+        pipeline
+            .generate(&given, &mut NoProgress)
+            .unwrap()
+            .dims()
+            .unwrap(),
+        (4, 16, 16)
+    );
+    // Another frame count is refused, naming the field and the count the model takes.
+    let wrong = GenerateRequest {
+        frames: 8,
+        ..request
+    };
+    let error = pipeline
+        .generate(&wrong, &mut NoProgress)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("frames") && error.contains('4'), "{error}");
+}
+
+#[test]
+fn a_resumed_latent_run_equals_an_uninterrupted_one() {
+    let straight = tempfile::tempdir().unwrap();
+    train(&options(straight.path(), 4, None, false), &mut Quiet).unwrap();
+    let resumed = tempfile::tempdir().unwrap();
+    train(&options(resumed.path(), 4, Some(2), false), &mut Quiet).unwrap();
+    train(&options(resumed.path(), 4, None, true), &mut Quiet).unwrap();
+    let load = |dir: &Path| {
+        candle_core::safetensors::load(
+            dir.join("checkpoint/state.safetensors"),
+            &candle_core::Device::Cpu,
+        )
+        .unwrap()
+    };
+    let (a, b) = (load(straight.path()), load(resumed.path()));
+    assert_eq!(a.len(), b.len());
+    for (name, t) in &a {
+        assert_eq!(
+            kino_testkit::max_abs_diff(t, &b[name]),
+            0.0,
+            "{name} differs after a resume"
+        );
+    }
+    assert_eq!(
+        losses(&straight.path().join("checkpoint/state.json")),
+        losses(&resumed.path().join("checkpoint/state.json"))
+    );
+}
