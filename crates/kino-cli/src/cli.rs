@@ -98,7 +98,9 @@ pub struct EvalMiniArgs {
     pub world_first_frame: bool,
     /// Judge video-to-video instead: the world renders each prompt's whole clip, it is noised
     /// STRENGTH of the way along the sampling schedule (0 to 1; 1 is pure noise) and the
-    /// model redraws it. Shows from which noise level down the model keeps the asked motion.
+    /// model redraws it. Shows from which noise level down the model keeps the asked motion;
+    /// 0 judges the clips as the model's VAE encodes and decodes them (its latent space's
+    /// ceiling).
     #[arg(long, value_name = "STRENGTH", conflicts_with = "world_first_frame")]
     pub world_clip: Option<f64>,
 }

@@ -221,6 +221,38 @@ impl Pipeline {
                 == 2 * z + 1 + kino_models::dit::POSITION_PLANES
     }
 
+    /// `video` `(T, H, W, 3)` in `[0, 1]` as the model's latent space holds it: encoded by its
+    /// VAE and decoded again, `(T, H, W, 3)` (a pixel-space model returns it as it is). What
+    /// any generation can at best reproduce.
+    /// A keyframe model codes the video's keyframes and interpolates between them, as it
+    /// generates.
+    pub fn autoencode(&self, video: &Tensor) -> Result<GeneratedVideo> {
+        let frames = video
+            .dim(0)
+            .map_err(PipelineError::model("reading the video's frames"))?;
+        let keyframes = self.defaults.keyframes.filter(|&k| frames > k);
+        let coded = match keyframes {
+            Some(k) => frames_at_keyframes(video, 0, k)
+                .map_err(PipelineError::model("taking the video's keyframes"))?,
+            None => video.clone(),
+        };
+        let latents = self
+            .encode_video(&coded)
+            .map_err(PipelineError::model("encoding the video"))?;
+        let decoded = self
+            .decode(&latents)
+            .map_err(PipelineError::model("decoding the latents"))?;
+        let frames = match keyframes {
+            Some(_) => interpolate_frames(&decoded, frames)
+                .map_err(PipelineError::model("interpolating between keyframes"))?,
+            None => decoded,
+        };
+        Ok(GeneratedVideo {
+            frames,
+            fps: self.defaults.fps,
+        })
+    }
+
     /// The peak memory estimated at load time.
     pub fn memory_estimate(&self) -> MemoryEstimate {
         self.memory

@@ -202,7 +202,8 @@ pub enum Start {
     /// clip the model keeps from that noise level down, i.e. where in the schedule it loses
     /// the asked motion.
     WorldClip {
-        /// The share of the schedule that is redrawn, in `(0, 1]`.
+        /// The share of the schedule that is redrawn, in `[0, 1]`; 0 redraws nothing and
+        /// judges the clip as the model's latent space holds it (its VAE's round trip).
         strength: f64,
     },
 }
@@ -302,7 +303,12 @@ pub fn evaluate(
                     request.strength = strength;
                 }
             }
-            let video = pipeline.generate(&request, &mut NoProgress)?;
+            let video = match start {
+                Start::WorldClip { strength } if strength == 0.0 => {
+                    pipeline.autoencode(&world_clip(spec, sampling, seed)?)?
+                }
+                _ => pipeline.generate(&request, &mut NoProgress)?,
+            };
             let frames = video.to_rgb8()?;
             let (_, h, w) = video.dims()?;
             let objects = judge(spec, &frames, w as u32, h as u32);

@@ -2,9 +2,11 @@
 //!
 //! kino-mini is the Wan DiT and umT5 encoder of `kino-models` with a small config, trained
 //! here from nothing on clips of the procedural world (`kino-world`) with the flow-matching
-//! objective Wan uses. It works in pixel space (no VAE): the world's frames are flat colours
-//! and simple textures, and a 4x4-pixel patch is as compact as a latent would be, so the
-//! whole budget goes to the denoiser. Each checkpoint is also exported as a diffusers-layout
+//! objective Wan uses. The shipped recipe works in pixel space (no VAE): the world's frames
+//! are flat colours and simple textures, and a 4x4-pixel patch is as compact as a latent would
+//! be, so the whole budget goes to the denoiser. Latent recipes ([`autoencoder`]) first train
+//! a clip autoencoder (the Wan VAE code, a small config that codes a whole clip, its frames
+//! folded into channels, as one picture) and then the DiT on its latents. Each checkpoint is also exported as a diffusers-layout
 //! model folder that `kino-pipeline` loads like any Wan model.
 //!
 //! Not here: the networks (kino-models), sampling (kino-sampling, kino-pipeline), printing

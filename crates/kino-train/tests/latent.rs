@@ -24,6 +24,7 @@ fn latent_recipe() -> Recipe {
             learning_rate: 3e-3,
             kl_weight: 1e-3,
             object_weight: 8.0,
+            motion_weight: 4.0,
         }),
         patch: [1, 1, 1],
         ..Recipe::tiny()

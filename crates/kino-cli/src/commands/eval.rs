@@ -60,8 +60,8 @@ pub fn mini(args: &EvalMiniArgs, quiet: bool) -> anyhow::Result<()> {
             eval::Start::WorldFirstFrame
         }
         (false, Some(strength)) => {
-            if !(strength.is_finite() && strength > 0.0 && strength <= 1.0) {
-                crate::usage_bail!("--world-clip must be in (0, 1], got {strength}");
+            if !(strength.is_finite() && (0.0..=1.0).contains(&strength)) {
+                crate::usage_bail!("--world-clip must be in [0, 1], got {strength}");
             }
             eval::Start::WorldClip { strength }
         }
@@ -91,6 +91,10 @@ pub fn mini(args: &EvalMiniArgs, quiet: bool) -> anyhow::Result<()> {
         eval::Start::WorldFirstFrame => {
             say!("first frames: the world's, so this judges image-to-video alone");
         }
+        eval::Start::WorldClip { strength } if strength == 0.0 => say!(
+            "clips: the world's, encoded and decoded by the model's VAE (its latent space's \
+             ceiling; a pixel-space model keeps them as they are)"
+        ),
         eval::Start::WorldClip { strength } => say!(
             "starts: the world's clips, noised {strength} of the way along the schedule and \
              redrawn (video to video)"
