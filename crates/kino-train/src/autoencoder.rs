@@ -248,9 +248,10 @@ fn loss(
             v.narrow(2, 1, frames - 1)? - v.narrow(2, 0, frames - 1)?
         };
         let y = kino_models::vae::unfold_frames(&y, frames)?;
-        let moved = objects
-            .narrow(2, 1, frames - 1)?
-            .maximum(&objects.narrow(2, 0, frames - 1)?)?;
+        let moved =
+            objects
+                .narrow(2, 1, frames - 1)?
+                .maximum(&objects.narrow(2, 0, frames - 1)?)?;
         let weights = ((moved * ae.object_weight)? + 1.0)?;
         let motion = ((change(&y)? - change(&batch.clips)?)?.sqr()? * weights)?.mean_all()?;
         reconstruction = (reconstruction + (motion * ae.motion_weight)?)?;
@@ -342,7 +343,7 @@ pub fn train_autoencoder(
         }
         info.losses.push(value);
         progress.step(info.step, value);
-        if info.step % 100 == 0 || info.step == ae.steps {
+        if info.step.is_multiple_of(100) || info.step == ae.steps {
             info.seconds = seconds_before + started.elapsed().as_secs_f64();
             let mut tensors: HashMap<String, Tensor> = optimiser.state();
             for (name, var) in &vars {

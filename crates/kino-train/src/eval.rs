@@ -304,7 +304,7 @@ pub fn evaluate(
                 }
             }
             let video = match start {
-                Start::WorldClip { strength } if strength == 0.0 => {
+                Start::WorldClip { strength: 0.0 } => {
                     pipeline.autoencode(&world_clip(spec, sampling, seed)?)?
                 }
                 _ => pipeline.generate(&request, &mut NoProgress)?,

@@ -91,7 +91,7 @@ pub fn mini(args: &EvalMiniArgs, quiet: bool) -> anyhow::Result<()> {
         eval::Start::WorldFirstFrame => {
             say!("first frames: the world's, so this judges image-to-video alone");
         }
-        eval::Start::WorldClip { strength } if strength == 0.0 => say!(
+        eval::Start::WorldClip { strength: 0.0 } => say!(
             "clips: the world's, encoded and decoded by the model's VAE (its latent space's \
              ceiling; a pixel-space model keeps them as they are)"
         ),
