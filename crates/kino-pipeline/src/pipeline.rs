@@ -271,6 +271,7 @@ impl Pipeline {
             // keyframes (checked when they are asked for), not the interpolated clip.
             Some(_) => request.validate(&SizeRules {
                 patch_frames: 1,
+                folded_frames: None,
                 ..self.rules
             })?,
         }

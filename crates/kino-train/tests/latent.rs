@@ -198,3 +198,42 @@ fn the_autoencoder_learns_to_code_its_clips() {
     let back = trained.decode(&trained.latents(&clips).unwrap()).unwrap();
     assert_eq!(back.dims(), clips.dims());
 }
+
+#[test]
+fn a_latent_keyframe_model_codes_its_keyframes_and_interpolates_the_clip() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut recipe = latent_recipe();
+    recipe.clip_frames = Some(7);
+    if let Some(ae) = recipe.autoencoder.as_mut() {
+        ae.steps = 2;
+    }
+    let run = TrainOptions {
+        recipe,
+        ..options(dir.path(), 1, None, false)
+    };
+    let summary = train(&run, &mut Quiet).unwrap();
+    let pipeline = Pipeline::load(&summary.model_dir, &LoadOptions::default()).unwrap();
+    let defaults = pipeline.defaults().clone();
+    assert_eq!((defaults.frames, defaults.keyframes), (7, Some(4)));
+    assert_eq!(pipeline.size_rules().folded_frames, Some(4));
+    let request = GenerateRequest {
+        seed: 1,
+        output_size: None,
+        ..defaults.request("a blue ball moving to the left on green grass")
+    };
+    assert_eq!(
+        pipeline
+            .generate(&request, &mut NoProgress)
+            .unwrap()
+            .dims()
+            .unwrap(),
+        (7, 16, 16)
+    );
+    // The round trip of a 7-frame clip codes its 4 keyframes and interpolates back to 7.
+    let video =
+        candle_core::Tensor::full(0.5f32, (7, 16, 16, 3), &candle_core::Device::Cpu).unwrap();
+    assert_eq!(
+        pipeline.autoencode(&video).unwrap().dims().unwrap(),
+        (7, 16, 16)
+    );
+}
