@@ -8,7 +8,6 @@
 //! frozen while the DiT learns its latents. Its run lives in `<out>/autoencoder/`, with
 //! checkpoints that resume like the DiT's.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -20,7 +19,7 @@ use kino_world::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, CheckpointError, CheckpointInfo};
-use crate::model::gaussian;
+use crate::model::{gaussian, sorted_vars};
 use crate::optim::AdamW;
 use crate::recipe::{RGB, Recipe};
 use crate::train::{TrainError, TrainProgress, learning_rate};
@@ -207,16 +206,6 @@ fn initialise(varmap: &VarMap, seed: u64) -> Result<()> {
     Ok(())
 }
 
-fn sorted_vars(varmap: &VarMap) -> Vec<(String, candle_core::Var)> {
-    let data = varmap.data().lock().expect(
-        "the VarMap lock is only taken here and in candle, never poisoned by a panic we keep",
-    );
-    let mut vars: Vec<(String, candle_core::Var)> =
-        data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    vars.sort_by(|a, b| a.0.cmp(&b.0));
-    vars
-}
-
 /// Builds the network on `varmap`'s current values. The Wan code reshapes its convolution
 /// weights when it loads them, so the network is rebuilt after every optimiser step.
 fn build(config: &WanVaeConfig, varmap: &VarMap, device: &Device) -> Result<AutoencoderKlWan> {
@@ -304,12 +293,7 @@ pub fn train_autoencoder(
     };
     if let Some(saved) = checkpoint::latest(&dir) {
         let (tensors, saved_info) = checkpoint::load(&saved, &device)?;
-        for (name, var) in &vars {
-            let t = tensors.get(&format!("w.{name}")).ok_or_else(|| {
-                TrainError::Invalid(format!("autoencoder checkpoint has no weight w.{name}"))
-            })?;
-            var.set(t)?;
-        }
+        checkpoint::restore_weights(&tensors, &vars, "the autoencoder")?;
         optimiser.restore(&tensors, saved_info.step)?;
         info = saved_info;
     }
@@ -345,10 +329,7 @@ pub fn train_autoencoder(
         progress.step(info.step, value);
         if info.step.is_multiple_of(100) || info.step == ae.steps {
             info.seconds = seconds_before + started.elapsed().as_secs_f64();
-            let mut tensors: HashMap<String, Tensor> = optimiser.state();
-            for (name, var) in &vars {
-                tensors.insert(format!("w.{name}"), var.as_tensor().clone());
-            }
+            let tensors = checkpoint::weights_and_moments(&optimiser, &vars);
             checkpoint::save(&dir, &tensors, &info)?;
             curve::write_loss_curve(&dir.join("loss.png"), &info.losses)?;
         }

@@ -126,3 +126,32 @@ pub fn load(
     })?;
     Ok((tensors, info))
 }
+
+/// What a checkpoint holds of a run's weights and optimiser: the AdamW moments
+/// (`m.NAME`, `v.NAME`) and each variable's value as `w.NAME`.
+pub fn weights_and_moments(
+    optimiser: &crate::optim::AdamW,
+    vars: &[(String, candle_core::Var)],
+) -> HashMap<String, Tensor> {
+    let mut tensors = optimiser.state();
+    for (name, var) in vars {
+        tensors.insert(format!("w.{name}"), var.as_tensor().clone());
+    }
+    tensors
+}
+
+/// Sets each variable to its `w.NAME` value in `tensors`; a missing one is an error naming it
+/// (and `what` the checkpoint is of).
+pub fn restore_weights(
+    tensors: &HashMap<String, Tensor>,
+    vars: &[(String, candle_core::Var)],
+    what: &str,
+) -> Result<(), candle_core::Error> {
+    for (name, var) in vars {
+        let t = tensors.get(&format!("w.{name}")).ok_or_else(|| {
+            candle_core::Error::Msg(format!("{what} checkpoint has no weight w.{name}"))
+        })?;
+        var.set(t)?;
+    }
+    Ok(())
+}

@@ -70,13 +70,7 @@ impl MiniModel {
 
     /// The variables sorted by name (a stable order for the optimiser and checkpoints).
     pub fn named_vars(&self) -> Vec<(String, candle_core::Var)> {
-        let data = self.varmap.data().lock().expect(
-            "the VarMap lock is only taken here and in candle, never poisoned by a panic we keep",
-        );
-        let mut vars: Vec<(String, candle_core::Var)> =
-            data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        vars.sort_by(|a, b| a.0.cmp(&b.0));
-        vars
+        sorted_vars(&self.varmap)
     }
 
     /// Seeded initial weights: norms 1 (the attention query/key norms the recipe's gains),
@@ -110,6 +104,18 @@ impl MiniModel {
             .broadcast_as(hidden.shape())?;
         hidden * keep
     }
+}
+
+/// The variables of `varmap` sorted by name (a stable order for the optimiser and
+/// checkpoints).
+pub fn sorted_vars(varmap: &VarMap) -> Vec<(String, candle_core::Var)> {
+    let data = varmap.data().lock().expect(
+        "the VarMap lock is only taken here and in candle, never poisoned by a panic we keep",
+    );
+    let mut vars: Vec<(String, candle_core::Var)> =
+        data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    vars
 }
 
 /// The self-attention query and key biases one block starts with (each `recipe.dim` long,

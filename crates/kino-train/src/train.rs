@@ -3,11 +3,10 @@
 //! every few steps. A run resumes from its last checkpoint and then continues exactly as an
 //! uninterrupted run would (batches and noise depend only on the seed and step).
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use candle_core::{Device, Tensor};
+use candle_core::Device;
 use kino_models::text::WanTokenizer;
 
 use crate::checkpoint::{self, CheckpointError, CheckpointInfo};
@@ -177,12 +176,7 @@ pub fn train(
     let mut optimiser = AdamW::new(vars.clone())?;
     let mut ema = Ema::new(&vars, recipe.ema_decay)?;
     if let Some(tensors) = &saved {
-        for (name, var) in &vars {
-            let t = tensors
-                .get(&format!("w.{name}"))
-                .ok_or_else(|| TrainError::Invalid(format!("checkpoint has no weight w.{name}")))?;
-            var.set(t)?;
-        }
+        checkpoint::restore_weights(tensors, &vars, "the")?;
         optimiser.restore(tensors, info.step)?;
         ema.restore(tensors)?;
     }
@@ -220,10 +214,7 @@ pub fn train(
         progress.step(info.step, value);
         if info.step % options.checkpoint_every == 0 || info.step == stop {
             info.seconds = seconds_before + started.elapsed().as_secs_f64();
-            let mut tensors: HashMap<String, Tensor> = optimiser.state();
-            for (name, var) in &vars {
-                tensors.insert(format!("w.{name}"), var.as_tensor().clone());
-            }
+            let mut tensors = checkpoint::weights_and_moments(&optimiser, &vars);
             for (name, avg) in &ema.weights {
                 tensors.insert(format!("ema.{name}"), avg.clone());
             }
