@@ -465,25 +465,15 @@ impl Pipeline {
         }
         let [_, z, t, h, w] = *shape;
         let (first, given) = match &request.first_frame {
-            // A clip autoencoder's latent of the clip with the frame first and grey after it
-            // (as Wan's image-to-video encodes its condition), as training gives it.
+            // A clip autoencoder's latent of the still clip that holds the frame throughout,
+            // as training gives it: a clip the autoencoder has learnt to code.
             Some(frame) if self.rules.folded_frames.is_some() => {
                 let frames = self.rules.folded_frames.unwrap_or(1);
-                let rest = Tensor::full(
-                    0.5f32,
-                    (frames - 1, frame.dim(0)?, frame.dim(1)?, 3),
-                    &self.device,
-                )?;
-                let clip = Tensor::cat(
-                    &[
-                        &frame
-                            .to_device(&self.device)?
-                            .to_dtype(DType::F32)?
-                            .unsqueeze(0)?,
-                        &rest,
-                    ],
-                    0,
-                )?;
+                let frame = frame
+                    .to_device(&self.device)?
+                    .to_dtype(DType::F32)?
+                    .unsqueeze(0)?;
+                let clip = frame.repeat((frames, 1, 1, 1))?;
                 (self.encode_video(&clip)?.squeeze(2)?, true)
             }
             // (H, W, 3) in [0, 1] -> (1, 3, H, W) in [-1, 1]

@@ -48,7 +48,7 @@ pub struct DitBatch {
     /// What the DiT denoises, `(B, C, T, H, W)`.
     pub clips: Tensor,
     /// The first-frame condition of each clip `(B, C, H, W)`: its first frame in pixel space,
-    /// the latent of the clip with only its first frame kept (the rest grey) in latent space.
+    /// the latent of the still clip that holds its first frame throughout in latent space.
     pub first: Tensor,
     /// `(B, 1, T, H, W)`: 1 where objects are.
     pub objects: Tensor,
@@ -74,16 +74,10 @@ impl DitBatch {
         autoencoder: &crate::autoencoder::ClipAutoencoder,
     ) -> Result<Self> {
         let clips = &batch.clips;
-        let (b, c, t, h, w) = clips.dims5()?;
+        let (_, _, t, h, w) = clips.dims5()?;
         let latents = autoencoder.latents(clips)?.detach();
-        let first_only = Tensor::cat(
-            &[
-                &clips.narrow(2, 0, 1)?,
-                &Tensor::zeros((b, c, t - 1, h, w), clips.dtype(), clips.device())?,
-            ],
-            2,
-        )?;
-        let first = autoencoder.latents(&first_only)?.detach().squeeze(2)?;
+        let still = clips.narrow(2, 0, 1)?.repeat((1, 1, t, 1, 1))?;
+        let first = autoencoder.latents(&still)?.detach().squeeze(2)?;
         let (_, _, _, lh, lw) = latents.dims5()?;
         let objects = batch
             .objects

@@ -237,3 +237,51 @@ fn a_latent_keyframe_model_codes_its_keyframes_and_interpolates_the_clip() {
         (7, 16, 16)
     );
 }
+
+#[test]
+fn a_still_clip_is_its_own_first_frame_condition() {
+    // Image-to-video in latent space codes the given frame as the still clip that holds it
+    // throughout, a clip the autoencoder has learnt to code; so for a clip that does not
+    // move, the condition the DiT gets is exactly the latent it must make.
+    let recipe = latent_recipe();
+    let config = AutoencoderRecipe {
+        steps: 0,
+        ..recipe.autoencoder.clone().unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ae = train_autoencoder(&recipe, &config, dir.path(), &mut Quiet).unwrap();
+    let mut batch =
+        kino_train::data::world_batch(&recipe, 7, 3, &candle_core::Device::Cpu).unwrap();
+    let frames = batch.clips.dim(2).unwrap();
+    batch.clips = batch
+        .clips
+        .narrow(2, 0, 1)
+        .unwrap()
+        .repeat((1, 1, frames, 1, 1))
+        .unwrap();
+    let latent = kino_train::flow::DitBatch::latents(&batch, &ae).unwrap();
+    let gap = (latent.clips.squeeze(2).unwrap() - &latent.first)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(
+        gap < 1e-5,
+        "a still clip's condition differs from its latent by {gap}"
+    );
+    // A moving clip's condition is not its latent: the condition holds the first frame only.
+    let moving = kino_train::data::world_batch(&recipe, 7, 3, &candle_core::Device::Cpu).unwrap();
+    let latent = kino_train::flow::DitBatch::latents(&moving, &ae).unwrap();
+    let gap = (latent.clips.squeeze(2).unwrap() - &latent.first)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(gap > 1e-3, "a moving clip's condition equals its latent");
+}
