@@ -116,8 +116,13 @@ pub fn write_model_dir(
         let prefix = format!("{component}.");
         let tensors: HashMap<String, Tensor> = weights
             .iter()
-            .filter_map(|(n, t)| n.strip_prefix(&prefix).map(|s| (s.to_string(), t.clone())))
-            .collect();
+            .filter_map(|(n, t)| n.strip_prefix(&prefix).map(|s| (s.to_string(), t)))
+            .map(|(n, t)| Ok((n, t.to_dtype(recipe.export_dtype.dtype())?)))
+            .collect::<candle_core::Result<_>>()
+            .map_err(|e| CheckpointError::Invalid {
+                path: incoming.join(component),
+                message: e.to_string(),
+            })?;
         let path = incoming.join(component).join(file);
         candle_core::safetensors::save(&tensors, &path).map_err(|e| CheckpointError::Invalid {
             path: path.clone(),
@@ -128,8 +133,16 @@ pub fn write_model_dir(
         let vae_dir = incoming.join(VAE);
         std::fs::create_dir_all(&vae_dir).map_err(io(&vae_dir))?;
         write_json(&vae_dir.join("config.json"), &config_json(&ae.config))?;
-        let tensors: HashMap<String, Tensor> = ae.weights.iter().cloned().collect();
         let path = vae_dir.join("diffusion_pytorch_model.safetensors");
+        let tensors: HashMap<String, Tensor> = ae
+            .weights
+            .iter()
+            .map(|(n, t)| Ok((n.clone(), t.to_dtype(recipe.export_dtype.dtype())?)))
+            .collect::<candle_core::Result<_>>()
+            .map_err(|e| CheckpointError::Invalid {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
         candle_core::safetensors::save(&tensors, &path).map_err(|e| CheckpointError::Invalid {
             path: path.clone(),
             message: e.to_string(),

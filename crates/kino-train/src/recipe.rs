@@ -183,6 +183,33 @@ pub struct Recipe {
     /// folded into channels), and the model folder gets a `vae/`.
     #[serde(default)]
     pub autoencoder: Option<crate::autoencoder::AutoencoderRecipe>,
+    /// How the exported model folder stores its weights: `f32` (what checkpoints written
+    /// before the field existed used) or `f16`, half the size (the loaders cast stored
+    /// weights to the dtype they run in, as they do for Wan's bf16 files). Training and its
+    /// checkpoints stay in f32 either way.
+    #[serde(default)]
+    pub export_dtype: ExportDType,
+}
+
+/// The dtype a model folder's safetensors are written in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportDType {
+    /// 32-bit floats, the weights as trained.
+    #[default]
+    F32,
+    /// 16-bit IEEE floats: half the size; small weights keep 11 bits of mantissa.
+    F16,
+}
+
+impl ExportDType {
+    /// The candle dtype.
+    pub fn dtype(self) -> candle_core::DType {
+        match self {
+            Self::F32 => candle_core::DType::F32,
+            Self::F16 => candle_core::DType::F16,
+        }
+    }
 }
 
 impl Default for Recipe {
@@ -230,6 +257,7 @@ impl Default for Recipe {
             keyframe_first: default_keyframe_first(),
             skip_detail_std: None,
             autoencoder: None,
+            export_dtype: ExportDType::F32,
         }
     }
 }

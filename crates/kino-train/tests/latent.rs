@@ -285,3 +285,63 @@ fn a_still_clip_is_its_own_first_frame_condition() {
         .unwrap();
     assert!(gap > 1e-3, "a moving clip's condition equals its latent");
 }
+
+/// The dtype and the byte count of the stored tensors of a safetensors file.
+fn stored(path: &Path) -> (std::collections::BTreeSet<String>, u64) {
+    let bytes = std::fs::read(path).unwrap();
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
+    let dtypes = header
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(name, _)| *name != "__metadata__")
+        .map(|(_, info)| info["dtype"].as_str().unwrap().to_string())
+        .collect();
+    (dtypes, bytes.len() as u64)
+}
+
+#[test]
+fn an_f16_export_is_half_the_size_and_generates_what_the_f32_one_does() {
+    let export = |dtype| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut recipe = latent_recipe();
+        recipe.export_dtype = dtype;
+        if let Some(ae) = recipe.autoencoder.as_mut() {
+            ae.steps = 4;
+        }
+        let run = TrainOptions {
+            recipe,
+            ..options(dir.path(), 4, None, false)
+        };
+        let summary = train(&run, &mut Quiet).unwrap();
+        (dir, summary.model_dir)
+    };
+    let (_keep32, f32_dir) = export(kino_train::recipe::ExportDType::F32);
+    let (_keep16, f16_dir) = export(kino_train::recipe::ExportDType::F16);
+    for file in [
+        "transformer/diffusion_pytorch_model.safetensors",
+        "vae/diffusion_pytorch_model.safetensors",
+        "text_encoder/model.safetensors",
+    ] {
+        let (dtypes32, size32) = stored(&f32_dir.join(file));
+        let (dtypes16, size16) = stored(&f16_dir.join(file));
+        assert_eq!(dtypes32.into_iter().collect::<Vec<_>>(), ["F32"], "{file}");
+        assert_eq!(dtypes16.into_iter().collect::<Vec<_>>(), ["F16"], "{file}");
+        assert!(size16 < size32 * 11 / 20, "{file}: {size16} against {size32}");
+    }
+    let clip = |dir: &Path| {
+        let pipeline = Pipeline::load(dir, &LoadOptions::default()).unwrap();
+        let request = GenerateRequest {
+            seed: 2,
+            output_size: None,
+            ..pipeline
+                .defaults()
+                .request("a green square moving up on the desert")
+        };
+        pipeline.generate(&request, &mut NoProgress).unwrap().frames
+    };
+    // The same training (same seed) stored two ways: the clips agree to f16's rounding.
+    let gap = kino_testkit::max_abs_diff(&clip(&f32_dir), &clip(&f16_dir));
+    assert!(gap > 0.0 && gap < 0.02, "f16 and f32 clips differ by {gap}");
+}
