@@ -263,13 +263,16 @@ fn the_shipped_model_loads_and_is_deterministic() {
         shipped.join("model_index.json").is_file(),
         "models/kino-mini is missing"
     );
-    let weights =
-        std::fs::metadata(shipped.join("transformer/diffusion_pytorch_model.safetensors"))
-            .unwrap()
-            .len()
-            + std::fs::metadata(shipped.join("text_encoder/model.safetensors"))
-                .unwrap()
-                .len();
+    // Every weight file the folder holds (the transformer, the text encoder and, for a
+    // latent model, the clip autoencoder) together within the 20 MB.
+    let weights: u64 = ["transformer", "text_encoder", "vae"]
+        .iter()
+        .flat_map(|component| std::fs::read_dir(shipped.join(component)).into_iter().flatten())
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "safetensors"))
+        .map(|path| std::fs::metadata(path).unwrap().len())
+        .sum();
+    assert!(weights > 1024 * 1024, "{weights} bytes of weights");
     assert!(weights <= 20 * 1024 * 1024, "{weights} bytes of weights");
 
     let render = |name: &str, seed: &str| {

@@ -264,17 +264,7 @@ impl Pipeline {
         request: &GenerateRequest,
         progress: &mut dyn Progress,
     ) -> Result<GeneratedVideo> {
-        let keyframes = self.defaults.keyframes.filter(|&k| request.frames > k);
-        match keyframes {
-            None => request.validate(&self.rules)?,
-            // Any clip length above the keyframes: the model's own frame rule binds the
-            // keyframes (checked when they are asked for), not the interpolated clip.
-            Some(_) => request.validate(&SizeRules {
-                patch_frames: 1,
-                folded_frames: None,
-                ..self.rules
-            })?,
-        }
+        request.validate_with_keyframes(&self.rules, self.defaults.keyframes)?;
         if request.first_frame.is_some() && !self.takes_first_frame() {
             return Err(PipelineError::InvalidRequest {
                 field: "first_frame",
@@ -289,7 +279,7 @@ impl Pipeline {
             text: &text,
             negative: negative.as_ref(),
         };
-        match keyframes {
+        match self.defaults.keyframes.filter(|&k| request.frames > k) {
             Some(keyframes) => self.generate_keyframes(request, keyframes, prompts, progress),
             None => self.generate_encoded(request, prompts, progress),
         }

@@ -187,6 +187,25 @@ impl GenerateRequest {
         ((self.steps as f64 * self.strength) as usize).min(self.steps)
     }
 
+    /// Checks every value as a model with `rules` that makes `keyframes` keyframes and
+    /// interpolates between them (`ModelDefaults::keyframes`) takes it: a clip longer than the
+    /// keyframes may have any length, since the model's own frame rule binds the keyframes
+    /// (checked when they are asked for), not the interpolated clip.
+    pub fn validate_with_keyframes(
+        &self,
+        rules: &SizeRules,
+        keyframes: Option<usize>,
+    ) -> Result<()> {
+        match keyframes.filter(|&k| self.frames > k) {
+            None => self.validate(rules),
+            Some(_) => self.validate(&SizeRules {
+                patch_frames: 1,
+                folded_frames: None,
+                ..*rules
+            }),
+        }
+    }
+
     /// Checks every value against `rules` before any work starts; the error names the field.
     pub fn validate(&self, rules: &SizeRules) -> Result<()> {
         let bad = |field, message: String| Err(PipelineError::InvalidRequest { field, message });

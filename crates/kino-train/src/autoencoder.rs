@@ -39,8 +39,12 @@ pub struct AutoencoderRecipe {
     pub dim_mult: Vec<usize>,
     /// Residual blocks per stage (`num_res_blocks`).
     pub num_res_blocks: usize,
-    /// Optimiser steps.
+    /// Optimiser steps: the length of the learning-rate schedule.
     pub steps: usize,
+    /// Where training stops within that schedule (`None`: at its end), as `--stop-at` does
+    /// for the DiT; the shipped autoencoder is step 1,200 of a 2,500-step schedule.
+    #[serde(default)]
+    pub stop_at: Option<usize>,
     /// Clips per step.
     pub batch: usize,
     /// Peak learning rate (warm-up and cosine decay as the DiT's).
@@ -75,7 +79,15 @@ impl Default for AutoencoderRecipe {
             kl_weight: 1e-3,
             object_weight: 8.0,
             motion_weight: 4.0,
+            stop_at: None,
         }
+    }
+}
+
+impl AutoencoderRecipe {
+    /// The step training ends at: `stop_at` within the schedule, else its end.
+    pub fn last_step(&self) -> usize {
+        self.stop_at.unwrap_or(self.steps).min(self.steps)
     }
 }
 
@@ -302,14 +314,15 @@ pub fn train_autoencoder(
         warmup_steps: 100.min(ae.steps / 10),
         ..recipe.clone()
     };
+    let stop = ae.last_step();
     progress.begin(
         info.step,
-        ae.steps,
+        stop,
         varmap.all_vars().iter().map(|v| v.elem_count()).sum(),
     );
     let started = Instant::now();
     let seconds_before = info.seconds;
-    while info.step < ae.steps {
+    while info.step < stop {
         let step = info.step;
         let vae = build(&config, &varmap, &device)?;
         let batch = data::world_batch(recipe, DATA_OFFSET + step, ae.batch, &device)?;
@@ -327,7 +340,7 @@ pub fn train_autoencoder(
         }
         info.losses.push(value);
         progress.step(info.step, value);
-        if info.step.is_multiple_of(100) || info.step == ae.steps {
+        if info.step.is_multiple_of(100) || info.step == stop {
             info.seconds = seconds_before + started.elapsed().as_secs_f64();
             let tensors = checkpoint::weights_and_moments(&optimiser, &vars);
             checkpoint::save(&dir, &tensors, &info)?;

@@ -25,6 +25,7 @@ fn latent_recipe() -> Recipe {
             kl_weight: 1e-3,
             object_weight: 8.0,
             motion_weight: 4.0,
+            stop_at: None,
         }),
         patch: [1, 1, 1],
         ..Recipe::tiny()
@@ -344,4 +345,29 @@ fn an_f16_export_is_half_the_size_and_generates_what_the_f32_one_does() {
     // The same training (same seed) stored two ways: the clips agree to f16's rounding.
     let gap = kino_testkit::max_abs_diff(&clip(&f32_dir), &clip(&f16_dir));
     assert!(gap > 0.0 && gap < 0.02, "f16 and f32 clips differ by {gap}");
+}
+
+#[test]
+fn an_autoencoder_stopped_within_its_schedule_is_that_schedule_cut_short() {
+    let recipe = latent_recipe();
+    let schedule = AutoencoderRecipe {
+        steps: 6,
+        ..recipe.autoencoder.clone().unwrap()
+    };
+    let straight = tempfile::tempdir().unwrap();
+    train_autoencoder(&recipe, &schedule, straight.path(), &mut Quiet).unwrap();
+    let stopped = tempfile::tempdir().unwrap();
+    let cut = AutoencoderRecipe {
+        stop_at: Some(3),
+        ..schedule.clone()
+    };
+    train_autoencoder(&recipe, &cut, stopped.path(), &mut Quiet).unwrap();
+    let state = |dir: &Path| losses(&dir.join("autoencoder/checkpoint/state.json"));
+    let (full, first) = (state(straight.path()), state(stopped.path()));
+    assert_eq!(first.len(), 3);
+    // The same learning rates as the whole schedule's first steps, not a 3-step schedule's.
+    assert_eq!(first[..], full[..3]);
+    // And the rest of the schedule resumes from there to the same end.
+    train_autoencoder(&recipe, &schedule, stopped.path(), &mut Quiet).unwrap();
+    assert_eq!(state(stopped.path()), full);
 }

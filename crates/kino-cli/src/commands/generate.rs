@@ -70,7 +70,9 @@ pub fn run(args: &GenerateArgs, quiet: bool) -> anyhow::Result<()> {
     let rules = SizeRules::for_model(&model)?;
     let defaults = ModelDefaults::for_model(&model)?;
     let request = request(args, &rules, &defaults)?;
-    request.validate(&rules).map_err(usage_if_invalid)?;
+    request
+        .validate_with_keyframes(&rules, defaults.keyframes)
+        .map_err(usage_if_invalid)?;
     let (out_height, out_width) = request
         .output_size
         .unwrap_or((request.height, request.width));
