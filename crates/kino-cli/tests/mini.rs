@@ -267,7 +267,11 @@ fn the_shipped_model_loads_and_is_deterministic() {
     // latent model, the clip autoencoder) together within the 20 MB.
     let weights: u64 = ["transformer", "text_encoder", "vae"]
         .iter()
-        .flat_map(|component| std::fs::read_dir(shipped.join(component)).into_iter().flatten())
+        .flat_map(|component| {
+            std::fs::read_dir(shipped.join(component))
+                .into_iter()
+                .flatten()
+        })
         .map(|entry| entry.unwrap().path())
         .filter(|path| path.extension().is_some_and(|e| e == "safetensors"))
         .map(|path| std::fs::metadata(path).unwrap().len())

@@ -145,6 +145,29 @@ impl SizeRules {
         }
     }
 
+    /// As [`Self::frames_problem`] for a model that makes `keyframes` keyframes and
+    /// interpolates between them (`ModelDefaults::keyframes`): a clip longer than the
+    /// keyframes may have any length, since the model's own frame rule binds the keyframes.
+    pub fn frames_problem_with_keyframes(
+        &self,
+        frames: usize,
+        keyframes: Option<usize>,
+    ) -> Option<String> {
+        match keyframes.filter(|&k| frames > k) {
+            None => self.frames_problem(frames),
+            Some(_) => self.interpolated().frames_problem(frames),
+        }
+    }
+
+    /// The rules of a keyframe model's interpolated clip: any frame count.
+    fn interpolated(&self) -> Self {
+        Self {
+            patch_frames: 1,
+            folded_frames: None,
+            ..*self
+        }
+    }
+
     /// Why `frames` is not a valid frame count, with the nearest valid ones; `None` if it is.
     pub fn frames_problem(&self, frames: usize) -> Option<String> {
         if let Some(folded) = self.folded_frames {
@@ -198,11 +221,7 @@ impl GenerateRequest {
     ) -> Result<()> {
         match keyframes.filter(|&k| self.frames > k) {
             None => self.validate(rules),
-            Some(_) => self.validate(&SizeRules {
-                patch_frames: 1,
-                folded_frames: None,
-                ..*rules
-            }),
+            Some(_) => self.validate(&rules.interpolated()),
         }
     }
 
@@ -297,5 +316,43 @@ impl GenerateRequest {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SizeRules;
+
+    /// kino-mini's latent rules: a clip autoencoder that codes 5 folded keyframes.
+    fn folded_keyframes() -> SizeRules {
+        SizeRules {
+            pixel_multiple: 4,
+            temporal: 1,
+            spatial: 2,
+            latent_channels: 8,
+            pixel_space: false,
+            patch_frames: 1,
+            folded_frames: Some(5),
+        }
+    }
+
+    #[test]
+    fn a_keyframe_model_takes_any_clip_longer_than_its_keyframes() {
+        let rules = folded_keyframes();
+        // The model's own rule binds its keyframes alone: 16 frames are refused without
+        // keyframes, and the refusal names the only count the autoencoder takes.
+        let refused = rules.frames_problem(16).unwrap();
+        assert!(refused.contains('5'), "{refused}");
+        for frames in [6, 16, 17, 33, 100] {
+            assert_eq!(
+                rules.frames_problem_with_keyframes(frames, Some(5)),
+                None,
+                "{frames}"
+            );
+        }
+        // At or below the keyframe count the model's rule still holds.
+        assert_eq!(rules.frames_problem_with_keyframes(5, Some(5)), None);
+        assert!(rules.frames_problem_with_keyframes(3, Some(5)).is_some());
+        assert!(rules.frames_problem_with_keyframes(16, None).is_some());
     }
 }

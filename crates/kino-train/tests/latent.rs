@@ -329,7 +329,10 @@ fn an_f16_export_is_half_the_size_and_generates_what_the_f32_one_does() {
         let (dtypes16, size16) = stored(&f16_dir.join(file));
         assert_eq!(dtypes32.into_iter().collect::<Vec<_>>(), ["F32"], "{file}");
         assert_eq!(dtypes16.into_iter().collect::<Vec<_>>(), ["F16"], "{file}");
-        assert!(size16 < size32 * 11 / 20, "{file}: {size16} against {size32}");
+        assert!(
+            size16 < size32 * 11 / 20,
+            "{file}: {size16} against {size32}"
+        );
     }
     let clip = |dir: &Path| {
         let pipeline = Pipeline::load(dir, &LoadOptions::default()).unwrap();

@@ -238,7 +238,14 @@ fn render(args: &MovieRenderArgs, quiet: bool) -> anyhow::Result<()> {
         force: args.force,
         ..LoadOptions::default()
     };
-    let renderer = model::PipelineRenderer::new(&model.dir, model.rules, template, load, &plan)?;
+    let renderer = model::PipelineRenderer::new(
+        &model.dir,
+        model.rules,
+        model.defaults.keyframes,
+        template,
+        load,
+        &plan,
+    )?;
     if let Some(shot) = plan.shots.iter().find(|s| {
         matches!(
             &s.content,

@@ -17,6 +17,8 @@ const HASH_CONTENT_UP_TO: u64 = 64 << 20;
 pub struct PipelineRenderer {
     model_dir: PathBuf,
     rules: SizeRules,
+    /// The model's keyframes (`ModelDefaults::keyframes`): clips longer may have any length.
+    keyframes: Option<usize>,
     template: GenerateRequest,
     load: LoadOptions,
     identity: String,
@@ -30,6 +32,7 @@ impl PipelineRenderer {
     pub fn new(
         model_dir: &Path,
         rules: SizeRules,
+        keyframes: Option<usize>,
         template: GenerateRequest,
         mut load: LoadOptions,
         plan: &kino_movie::Plan,
@@ -55,6 +58,7 @@ impl PipelineRenderer {
         let mut this = Self {
             model_dir: model_dir.to_path_buf(),
             rules,
+            keyframes,
             template,
             load: load.clone(),
             identity,
@@ -77,7 +81,11 @@ impl PipelineRenderer {
     /// (`4k + 1` for Wan 2.1's VAE, a multiple of the temporal patch for a pixel model).
     pub fn model_frames(&self, frames: usize) -> usize {
         let mut n = frames.max(1);
-        while self.rules.frames_problem(n).is_some() {
+        while self
+            .rules
+            .frames_problem_with_keyframes(n, self.keyframes)
+            .is_some()
+        {
             n += 1;
         }
         n
@@ -139,7 +147,10 @@ impl ShotRenderer for PipelineRenderer {
         let chain = pipeline.takes_first_frame()
             && shot.frames > native
             && native > 1
-            && self.rules.frames_problem(native).is_none();
+            && self
+                .rules
+                .frames_problem_with_keyframes(native, self.keyframes)
+                .is_none();
         if !chain {
             let request = GenerateRequest {
                 prompt: shot.prompt.clone(),
