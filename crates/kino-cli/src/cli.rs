@@ -120,8 +120,7 @@ pub struct TrainMiniArgs {
     /// loss.png, samples/.
     #[arg(long, short, default_value = "runs/kino-mini")]
     pub out: PathBuf,
-    /// Train until this many steps in all (default: the recipe's, which made the shipped
-    /// weights).
+    /// Train until this many steps in all (default: the recipe's).
     #[arg(long)]
     pub steps: Option<usize>,
     /// Stop after this step, with a checkpoint (and the export, with --export); the
@@ -129,8 +128,9 @@ pub struct TrainMiniArgs {
     #[arg(long)]
     pub stop_at: Option<usize>,
     /// A JSON file of recipe fields (as a checkpoint's state.json records them) that replace
-    /// the shipped recipe's, e.g. `{"patch": [16, 4, 4], "dim": 192}`; the flags below apply
-    /// after it. Ignored with --resume.
+    /// the base recipe's (pixel space), e.g. `{"patch": [16, 4, 4], "dim": 192}`; the flags
+    /// below apply after it. The shipped weights' recipe is
+    /// crates/kino-train/recipes/latent.json. Ignored with --resume.
     #[arg(long, value_name = "FILE")]
     pub recipe: Option<PathBuf>,
     /// Clips per step (default: the recipe's). Ignored with --resume.
@@ -416,9 +416,14 @@ pub struct BenchTrainArgs {
     /// Untimed warm-up steps.
     #[arg(long, default_value_t = 2)]
     pub warmup: usize,
-    /// Clips per step (default: the recipe's).
+    /// Clips per step, in every stage (default: the recipe's).
     #[arg(long)]
     pub batch: Option<usize>,
+    /// A recipe file, as `kino train mini --recipe` takes (default: the base recipe). With
+    /// an autoencoder (crates/kino-train/recipes/latent.json) both stages are timed, each
+    /// for the same warm-up and timed steps.
+    #[arg(long, value_name = "FILE")]
+    pub recipe: Option<PathBuf>,
 }
 
 /// `kino bench dit`

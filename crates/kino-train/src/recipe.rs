@@ -5,7 +5,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-/// Everything that determines a kino-mini training run. `Default` is the shipped recipe.
+/// Everything that determines a kino-mini training run. `Default` is the base recipe (pixel
+/// space, no autoencoder; the weights shipped until 2026-12-04) that recipe files override; the
+/// shipped weights come from `recipes/latent.json` on top of it. Field docs that say
+/// "shipped" describe that base.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Recipe {
     /// Native clip height in pixels (the model works in pixel space, no VAE).

@@ -55,19 +55,23 @@ impl TrainProgress for Bar {
     }
 }
 
+/// The recipe a `--recipe FILE` flag names (its fields over the base recipe's), else the base
+/// recipe; errors name the file.
+pub fn read_recipe(path: Option<&std::path::Path>) -> anyhow::Result<Recipe> {
+    let Some(path) = path else {
+        return Ok(Recipe::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the recipe file {}", path.display()))?;
+    let fields: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("the recipe file {} is not JSON", path.display()))?;
+    Recipe::with_overrides(&fields)
+        .map_err(|e| anyhow::anyhow!("the recipe file {}: {e}", path.display()))
+}
+
 /// Trains (or resumes) kino-mini.
 pub fn mini(args: &TrainMiniArgs, quiet: bool) -> anyhow::Result<()> {
-    let mut recipe = match &args.recipe {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading the recipe file {}", path.display()))?;
-            let fields: serde_json::Value = serde_json::from_str(&text)
-                .with_context(|| format!("the recipe file {} is not JSON", path.display()))?;
-            Recipe::with_overrides(&fields)
-                .map_err(|e| anyhow::anyhow!("the recipe file {}: {e}", path.display()))?
-        }
-        None => Recipe::default(),
-    };
+    let mut recipe = read_recipe(args.recipe.as_deref())?;
     if let Some(batch) = args.batch {
         recipe.batch = batch;
     }
