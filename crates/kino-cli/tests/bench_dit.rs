@@ -9,16 +9,10 @@ use std::path::Path;
 
 #[test]
 fn tiny_preset_prints_the_reference_keys() {
-    let run = kino(&[
+    let stdout = kino_ok(&[
         "bench", "dit", "--preset", "tiny", "--frames", "5", "--height", "32", "--width", "32",
         "--dtype", "bf16", "--repeat", "1",
     ]);
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
     // Same line as tools/reference/bench_dit.py prints for the same preset and size
     // (params=24136 is diffusers' count of the tiny config).
     assert!(
@@ -45,15 +39,9 @@ fn frames_that_are_not_4k_plus_1_are_a_usage_error() {
 /// recipe file, and reports their speed.
 #[test]
 fn bench_train_times_steps_of_each_stage() {
-    let base = kino(&[
+    let stdout = kino_ok(&[
         "bench", "train", "--steps", "1", "--warmup", "0", "--batch", "1",
     ]);
-    let stdout = String::from_utf8_lossy(&base.stdout);
-    assert!(
-        base.status.success(),
-        "{}",
-        String::from_utf8_lossy(&base.stderr)
-    );
     assert!(
         stdout.contains("recipe=base size=16x32x32 tokens=256"),
         "{stdout}"
@@ -65,7 +53,7 @@ fn bench_train_times_steps_of_each_stage() {
     );
 
     let recipe = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kino-train/recipes/latent.json");
-    let latent = kino(&[
+    let stdout = kino_ok(&[
         "bench",
         "train",
         "--steps",
@@ -77,12 +65,6 @@ fn bench_train_times_steps_of_each_stage() {
         "--recipe",
         recipe.to_str().unwrap(),
     ]);
-    let stdout = String::from_utf8_lossy(&latent.stdout);
-    assert!(
-        latent.status.success(),
-        "{}",
-        String::from_utf8_lossy(&latent.stderr)
-    );
     assert!(
         stdout.contains("recipe=file size=5x32x32 tokens=64"),
         "{stdout}"
@@ -95,6 +77,17 @@ fn bench_train_times_steps_of_each_stage() {
     let missing = kino(&["bench", "train", "--recipe", "no-such-recipe.json"]);
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no-such-recipe.json"));
+}
+
+/// Runs kino with `args`, asserts it succeeded (showing its stderr if not), returns stdout.
+fn kino_ok(args: &[&str]) -> String {
+    let run = kino(args);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    String::from_utf8_lossy(&run.stdout).into_owned()
 }
 
 /// The stages of `stage=NAME batch=1 mean_step_seconds=.. median_step_seconds=..

@@ -153,14 +153,15 @@ impl SizeRules {
         frames: usize,
         keyframes: Option<usize>,
     ) -> Option<String> {
-        match keyframes.filter(|&k| frames > k) {
-            None => self.frames_problem(frames),
-            Some(_) => self.interpolated().frames_problem(frames),
-        }
+        self.for_clip(frames, keyframes).frames_problem(frames)
     }
 
-    /// The rules of a keyframe model's interpolated clip: any frame count.
-    fn interpolated(&self) -> Self {
+    /// The rules a clip of `frames` frames answers to from a model that makes `keyframes`
+    /// keyframes: these rules up to the keyframe count, any frame count beyond it.
+    fn for_clip(&self, frames: usize, keyframes: Option<usize>) -> Self {
+        if keyframes.is_none_or(|k| frames <= k) {
+            return *self;
+        }
         Self {
             patch_frames: 1,
             folded_frames: None,
@@ -219,10 +220,7 @@ impl GenerateRequest {
         rules: &SizeRules,
         keyframes: Option<usize>,
     ) -> Result<()> {
-        match keyframes.filter(|&k| self.frames > k) {
-            None => self.validate(rules),
-            Some(_) => self.validate(&rules.interpolated()),
-        }
+        self.validate(&rules.for_clip(self.frames, keyframes))
     }
 
     /// Checks every value against `rules` before any work starts; the error names the field.
