@@ -26,6 +26,7 @@ fn latent_recipe() -> Recipe {
             object_weight: 8.0,
             motion_weight: 4.0,
             stop_at: None,
+            latent_noise: 0.0,
         }),
         patch: [1, 1, 1],
         ..Recipe::tiny()
