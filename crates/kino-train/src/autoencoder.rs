@@ -65,10 +65,10 @@ pub struct AutoencoderRecipe {
     #[serde(default)]
     pub motion_weight: f64,
     /// Extra Gaussian noise on the latent the decoder sees in training, in units of each
-    /// latent channel's standard deviation over the batch (0: none). The DiT's samples land
-    /// near, not on, the encoder's latents; a decoder trained only on the latter paints
-    /// many-coloured smears from the former. Noise here teaches it to map a neighbourhood
-    /// of each code to the clip.
+    /// latent channel's standard deviation over the batch (0: none), so the decoder learns to
+    /// map a neighbourhood of each code to the clip (the DiT's samples land near the encoder's
+    /// latents, not on them). Measured at 0.2 (`recipes/latent-noise.json`): the round trip
+    /// loses 9 points and the DiT gains nothing; the model card has the numbers.
     #[serde(default)]
     pub latent_noise: f64,
 }
