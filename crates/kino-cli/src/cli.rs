@@ -86,6 +86,16 @@ pub struct EvalMiniArgs {
     /// Classifier-free guidance scale (default: the model's).
     #[arg(long, allow_negative_numbers = true)]
     pub guidance: Option<f64>,
+    /// Guidance rescale PHI in [0, 1]: the guided prediction is scaled back to the spread of
+    /// the prompt's own, against over-saturated colours at high guidance (default: the
+    /// model's; 0, plain guidance, for Wan 2.1).
+    #[arg(long, value_name = "PHI")]
+    pub guidance_rescale: Option<f64>,
+    /// Guide only the steps whose noise level is in LOW,HIGH (each in [0, 1]); the other steps
+    /// use the prompt alone and skip the negative pass (default: the model's; every step for
+    /// Wan 2.1).
+    #[arg(long, value_name = "LOW,HIGH", value_parser = parse_guidance_interval)]
+    pub guidance_interval: Option<kino_pipeline::GuidanceInterval>,
     /// Keyframe first, then motion, in two passes: true or false (default: the model's).
     #[arg(long, value_name = "BOOL")]
     pub keyframe_first: Option<bool>,
@@ -328,6 +338,16 @@ pub struct GenerateArgs {
     /// model's; Wan 2.1 5.0).
     #[arg(long, allow_negative_numbers = true)]
     pub guidance: Option<f64>,
+    /// Guidance rescale PHI in [0, 1]: the guided prediction is scaled back to the spread of
+    /// the prompt's own, against over-saturated colours at high guidance (default: the
+    /// model's; 0, plain guidance, for Wan 2.1).
+    #[arg(long, value_name = "PHI")]
+    pub guidance_rescale: Option<f64>,
+    /// Guide only the steps whose noise level is in LOW,HIGH (each in [0, 1]); the other steps
+    /// use the prompt alone and skip the negative pass (default: the model's; every step for
+    /// Wan 2.1).
+    #[arg(long, value_name = "LOW,HIGH", value_parser = parse_guidance_interval)]
+    pub guidance_interval: Option<kino_pipeline::GuidanceInterval>,
     /// Image-to-video: start the clip from this image (PNG or JPEG; resized to the model's
     /// size). Only for models trained with a first-frame condition, such as kino-mini.
     #[arg(long, value_name = "IMAGE")]
@@ -516,4 +536,17 @@ fn parse_positive(text: &str) -> Result<f64, String> {
     } else {
         Err(format!("{value} is not a number above 0"))
     }
+}
+
+/// `--guidance-interval LOW,HIGH`: two noise levels in [0, 1], the low one first.
+fn parse_guidance_interval(text: &str) -> Result<kino_pipeline::GuidanceInterval, String> {
+    let (low, high) = text
+        .split_once(',')
+        .ok_or_else(|| format!("expected LOW,HIGH (two noise levels), got `{text}`"))?;
+    let number = |v: &str| {
+        v.trim()
+            .parse::<f64>()
+            .map_err(|_| format!("`{}` is not a number", v.trim()))
+    };
+    kino_pipeline::GuidanceInterval::new(number(low)?, number(high)?)
 }

@@ -91,6 +91,9 @@ fn sizes_and_frame_counts_are_usage_errors() {
         ("--frames", "10", "4k + 1"),
         ("--max-sequence-length", "0", "at least 1"),
         ("--flow-shift", "0", "positive"),
+        ("--guidance-rescale", "1.5", "[0, 1]"),
+        ("--guidance-interval", "0.9,0.2", "above"),
+        ("--guidance-interval", "0.5", "LOW,HIGH"),
     ] {
         let run = kino(&[
             "generate",

@@ -33,6 +33,14 @@ pub struct ModelDefaults {
     pub steps: usize,
     /// Classifier-free guidance scale.
     pub guidance: f64,
+    /// Guidance rescale `phi` in `[0, 1]` ([`kino_sampling::rescale_guided`]); 0 is plain
+    /// guidance, as Wan 2.1's pipeline has it.
+    #[serde(default)]
+    pub guidance_rescale: f64,
+    /// Guide only at noise levels `[low, high]` ([`kino_sampling::GuidanceInterval`]); `None`
+    /// guides every step, as Wan 2.1's pipeline does.
+    #[serde(default)]
+    pub guidance_interval: Option<[f64; 2]>,
     /// Prompt length in tokens.
     pub max_sequence_length: usize,
     /// Height the frames are resized to on output (the native height when absent).
@@ -75,6 +83,8 @@ impl ModelDefaults {
             fps: crate::request::WAN_FPS,
             steps: 50,
             guidance: 5.0,
+            guidance_rescale: 0.0,
+            guidance_interval: None,
             max_sequence_length: kino_models::text::DEFAULT_MAX_SEQUENCE_LENGTH,
             output_height: None,
             output_width: None,
@@ -103,6 +113,16 @@ impl ModelDefaults {
                 if defaults.keyframes.is_some_and(|k| k < 2) {
                     return Err(invalid("keyframes must be at least 2".into()));
                 }
+                if !(0.0..=1.0).contains(&defaults.guidance_rescale) {
+                    return Err(invalid(format!(
+                        "guidance_rescale must be in [0, 1], got {}",
+                        defaults.guidance_rescale
+                    )));
+                }
+                if let Some([low, high]) = defaults.guidance_interval {
+                    kino_sampling::GuidanceInterval::new(low, high)
+                        .map_err(|e| invalid(format!("guidance_interval: {e}")))?;
+                }
                 if let Some(sd) = defaults
                     .skip_detail_std
                     .filter(|sd| !(sd.is_finite() && *sd > 0.0))
@@ -125,6 +145,10 @@ impl ModelDefaults {
             frames: self.frames,
             steps: self.steps,
             guidance: self.guidance,
+            guidance_rescale: self.guidance_rescale,
+            guidance_interval: self
+                .guidance_interval
+                .and_then(|[low, high]| kino_sampling::GuidanceInterval::new(low, high).ok()),
             max_sequence_length: self.max_sequence_length,
             output_size: self.output_height.zip(self.output_width),
             keyframe_first: self.keyframe_first,

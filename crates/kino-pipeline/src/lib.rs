@@ -36,6 +36,8 @@ mod request;
 
 pub use defaults::ModelDefaults;
 pub use error::{PipelineError, Result};
+/// How a request limits guidance to a range of noise levels (from the sampler crate).
+pub use kino_sampling::GuidanceInterval;
 pub use memory::{MemoryEstimate, VideoSize, available_memory};
 pub use pipeline::{GeneratedVideo, LoadOptions, Pipeline, SegmentPlan};
 pub use progress::{NoProgress, Progress, Stage};

@@ -11,7 +11,7 @@ use kino_models::vae::{AutoencoderKlWan, denormalize_latents, normalize_latents}
 use kino_models::{ModelDir, WanVaeConfig};
 use kino_sampling::{
     FlowEulerConfig, FlowScheduler, FlowUniPcConfig, Scheduler, SchedulerConfig,
-    SkipPreconditioning, cfg, guidance_enabled,
+    SkipPreconditioning, cfg, guidance_enabled, rescale_guided,
 };
 
 mod segments;
@@ -383,6 +383,8 @@ impl Pipeline {
             negative: prompts.negative,
             condition: condition.as_ref(),
             guidance: request.guidance,
+            guidance_rescale: request.guidance_rescale,
+            guidance_interval: request.guidance_interval,
         };
         let latents = self.denoise(latents, &inputs, begin, &mut scheduler, progress)?;
 
@@ -593,19 +595,21 @@ impl Pipeline {
                 .transformer
                 .forward(&input, &timestep, text)
                 .map_err(run_err)?;
-            let mut output = match negative {
+            let sigma = f64::from(scheduler.sigmas()[i]);
+            let guided_here = inputs.guidance_interval.is_none_or(|g| g.contains(sigma));
+            let mut output = match negative.filter(|_| guided_here) {
                 Some(negative) => {
                     let uncond = self
                         .transformer
                         .forward(&input, &timestep, negative)
                         .map_err(run_err)?;
-                    cfg(&cond, &uncond, guidance)?
+                    let guided = cfg(&cond, &uncond, guidance)?;
+                    rescale_guided(&guided, &cond, inputs.guidance_rescale)?
                 }
                 None => cond,
             };
             // The skip path is linear in the output, so it commutes with guidance.
             if let Some(detail_std) = self.defaults.skip_detail_std {
-                let sigma = f64::from(scheduler.sigmas()[i]);
                 output = SkipPreconditioning { detail_std }
                     .x0(&latents, &output, sigma)?
                     .to_dtype(latents.dtype())
@@ -684,6 +688,10 @@ struct DenoiseInputs<'a> {
     condition: Option<&'a Tensor>,
     /// The classifier-free guidance scale.
     guidance: f64,
+    /// [`GenerateRequest::guidance_rescale`].
+    guidance_rescale: f64,
+    /// [`GenerateRequest::guidance_interval`].
+    guidance_interval: Option<kino_sampling::GuidanceInterval>,
 }
 
 /// The `count` frames along dimension `dim` of `tensor` nearest to `count` times spread

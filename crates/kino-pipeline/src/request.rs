@@ -36,6 +36,13 @@ pub struct GenerateRequest {
     pub steps: usize,
     /// Classifier-free guidance scale; `<= 1` skips the negative pass.
     pub guidance: f64,
+    /// Guidance rescale `phi` in `[0, 1]` ([`kino_sampling::rescale_guided`]): the guided
+    /// prediction keeps the conditional one's spread; 0 (the reference's) is plain guidance.
+    pub guidance_rescale: f64,
+    /// Guide only the steps whose noise level is in this interval
+    /// ([`kino_sampling::GuidanceInterval`]); the others skip the negative pass. `None` (the
+    /// reference's) guides every step.
+    pub guidance_interval: Option<kino_sampling::GuidanceInterval>,
     /// The scheduler's shift; `None` keeps the model's (`flow_shift` 3.0 for Wan 2.1 at 480p).
     pub flow_shift: Option<f64>,
     /// Seed for the initial noise (Kino's own generator; see `noise` to reproduce another run).
@@ -79,6 +86,8 @@ impl Default for GenerateRequest {
             frames: 81,
             steps: 50,
             guidance: 5.0,
+            guidance_rescale: 0.0,
+            guidance_interval: None,
             flow_shift: None,
             seed: 0,
             max_sequence_length: kino_models::text::DEFAULT_MAX_SEQUENCE_LENGTH,
@@ -242,6 +251,12 @@ impl GenerateRequest {
             return bad(
                 "guidance",
                 format!("must be a finite number >= 0, got {}", self.guidance),
+            );
+        }
+        if !(self.guidance_rescale.is_finite() && (0.0..=1.0).contains(&self.guidance_rescale)) {
+            return bad(
+                "guidance_rescale",
+                format!("must be in [0, 1], got {}", self.guidance_rescale),
             );
         }
         if let Some(s) = self.flow_shift.filter(|s| !(s.is_finite() && *s > 0.0)) {

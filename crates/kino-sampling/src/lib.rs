@@ -6,7 +6,9 @@
 //! - [`FlowEulerScheduler`]: the plain flow Euler step.
 //! - [`Scheduler`] / [`FlowScheduler`]: what the pipeline drives; built from a diffusers
 //!   `scheduler_config.json` through [`SchedulerConfig`].
-//! - [`cfg()`]: classifier-free guidance with a negative prompt; [`randn`]: seeded noise.
+//! - [`cfg()`]: classifier-free guidance with a negative prompt, optionally rescaled
+//!   ([`rescale_guided`]) or limited to a range of noise levels ([`GuidanceInterval`]);
+//!   [`randn`]: seeded noise.
 //!
 //! The code is split as the field splits it: [`schedule`] (which sigmas and timesteps),
 //! [`flow`] (the parameterisation: velocity to x0), and the solvers ([`unipc`], [`euler`]).
@@ -32,7 +34,7 @@ pub use config::{
 pub use error::{Error, Result};
 pub use euler::FlowEulerScheduler;
 pub use flow::SkipPreconditioning;
-pub use guidance::{cfg, guidance_enabled};
+pub use guidance::{GuidanceInterval, cfg, guidance_enabled, rescale_guided};
 pub use noise::randn;
 pub use schedule::Schedule;
 pub use scheduler::{FlowScheduler, Scheduler};

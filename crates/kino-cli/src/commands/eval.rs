@@ -42,6 +42,15 @@ pub fn mini(args: &EvalMiniArgs, quiet: bool) -> anyhow::Result<()> {
         sampling.steps = steps;
     }
     sampling.guidance = args.guidance.unwrap_or(sampling.guidance);
+    if let Some(phi) = args.guidance_rescale {
+        if !(phi.is_finite() && (0.0..=1.0).contains(&phi)) {
+            crate::usage_bail!("--guidance-rescale must be in [0, 1], got {phi}");
+        }
+        sampling.guidance_rescale = phi;
+    }
+    if let Some(interval) = args.guidance_interval {
+        sampling.guidance_interval = Some([interval.low, interval.high]);
+    }
     sampling.keyframe_first = args.keyframe_first.unwrap_or(sampling.keyframe_first);
     if let Some(shift) = args.flow_shift {
         if !(shift.is_finite() && shift > 0.0) {

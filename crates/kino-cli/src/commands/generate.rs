@@ -138,6 +138,12 @@ fn check_flags(args: &GenerateArgs) -> anyhow::Result<()> {
     if let Some(s) = args.flow_shift.filter(|s| !(s.is_finite() && *s > 0.0)) {
         crate::usage_bail!("--flow-shift must be a positive number, got {s}");
     }
+    if let Some(phi) = args
+        .guidance_rescale
+        .filter(|phi| !(phi.is_finite() && (0.0..=1.0).contains(phi)))
+    {
+        crate::usage_bail!("--guidance-rescale must be in [0, 1], got {phi}");
+    }
     if args.max_sequence_length == Some(0) {
         crate::usage_bail!("--max-sequence-length must be at least 1");
     }
@@ -172,6 +178,8 @@ fn request(
     request.frames = args.frames.map_or(request.frames, |v| v as usize);
     request.steps = args.steps.map_or(request.steps, |v| v as usize);
     request.guidance = args.guidance.unwrap_or(request.guidance);
+    request.guidance_rescale = args.guidance_rescale.unwrap_or(request.guidance_rescale);
+    request.guidance_interval = args.guidance_interval.or(request.guidance_interval);
     request.max_sequence_length = args
         .max_sequence_length
         .unwrap_or(request.max_sequence_length);
