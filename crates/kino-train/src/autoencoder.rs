@@ -71,6 +71,12 @@ pub struct AutoencoderRecipe {
     /// loses 9 points and the DiT gains nothing; the model card has the numbers.
     #[serde(default)]
     pub latent_noise: f64,
+    /// Whiten the latents ([`crate::whiten`]): after training, the channels' correlations and
+    /// spreads, measured on held clips, are taken out by a linear map folded into the VAE's
+    /// `quant_conv` and `post_quant_conv`, so the DiT's noise meets every latent direction at
+    /// the same signal-to-noise ratio.
+    #[serde(default)]
+    pub whiten: bool,
 }
 
 impl Default for AutoencoderRecipe {
@@ -88,6 +94,7 @@ impl Default for AutoencoderRecipe {
             motion_weight: 4.0,
             stop_at: None,
             latent_noise: 0.0,
+            whiten: false,
         }
     }
 }
@@ -380,7 +387,35 @@ pub fn train_autoencoder(
             curve::write_loss_curve(&dir.join("loss.png"), &info.losses)?;
         }
     }
-    let vae = build(&config, &varmap, &device)?;
+    let mut vae = build(&config, &varmap, &device)?;
+    if ae.whiten {
+        let whitening = crate::whiten::Whitening::measure(&held_latents(&vae, recipe, &device)?)?;
+        let vars = {
+            let data = varmap.data().lock().map_err(|_| {
+                TrainError::Invalid("the autoencoder's weights are poisoned".into())
+            })?;
+            let mut vars = Vec::new();
+            for name in [
+                "quant_conv.weight",
+                "quant_conv.bias",
+                "post_quant_conv.weight",
+                "post_quant_conv.bias",
+            ] {
+                let var = data.get(name).cloned().ok_or_else(|| {
+                    TrainError::Invalid(format!("the autoencoder has no {name} to whiten"))
+                })?;
+                vars.push(var);
+            }
+            vars
+        };
+        let [q, qb, p, pb] = [&vars[0], &vars[1], &vars[2], &vars[3]];
+        let folded =
+            whitening.fold(q.as_tensor(), qb.as_tensor(), p.as_tensor(), pb.as_tensor())?;
+        for (var, value) in vars.iter().zip(&folded) {
+            var.set(value)?;
+        }
+        vae = build(&config, &varmap, &device)?;
+    }
     let (mean, std) = latent_statistics(&vae, recipe, &device)?;
     let config = ae.vae_config(recipe.frames, mean, std);
     let weights = vars
@@ -395,20 +430,27 @@ pub fn train_autoencoder(
     })
 }
 
-/// Per-channel mean and standard deviation of the posterior means of 128 training clips.
+/// The posterior means `(128, z, 1, h, w)` of 128 training clips held for measuring the
+/// latents (the same clips on every call).
+fn held_latents(vae: &AutoencoderKlWan, recipe: &Recipe, device: &Device) -> Result<Tensor> {
+    let mut all = Vec::new();
+    for i in 0..8 {
+        let batch = data::world_batch(recipe, 2 * DATA_OFFSET + i, 16, device)?;
+        all.push(vae.encode(&fold_frames(&batch.clips)?)?.detach());
+    }
+    Tensor::cat(&all, 0)
+}
+
+/// Per-channel mean and standard deviation of the posterior means of the held clips.
 fn latent_statistics(
     vae: &AutoencoderKlWan,
     recipe: &Recipe,
     device: &Device,
 ) -> Result<(Vec<f64>, Vec<f64>)> {
-    let mut all = Vec::new();
-    for i in 0..8 {
-        let batch = data::world_batch(recipe, 2 * DATA_OFFSET + i, 16, device)?;
-        let mu = vae.encode(&fold_frames(&batch.clips)?)?.detach();
-        // (B, z, 1, h, w) -> (z, B h w)
-        all.push(mu.transpose(0, 1)?.flatten_from(1)?);
-    }
-    let values = Tensor::cat(&all, 1)?;
+    // (B, z, 1, h, w) -> (z, B h w)
+    let values = held_latents(vae, recipe, device)?
+        .transpose(0, 1)?
+        .flatten_from(1)?;
     let mean = values.mean(1)?;
     let std = values
         .broadcast_sub(&mean.unsqueeze(1)?)?

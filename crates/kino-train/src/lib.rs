@@ -25,6 +25,7 @@ pub mod recipe;
 pub mod sheet;
 pub mod train;
 pub mod vocabulary;
+pub mod whiten;
 
 pub use model::MiniModel;
 pub use recipe::Recipe;
