@@ -608,7 +608,8 @@ impl Pipeline {
                 }
                 None => cond,
             };
-            // The skip path is linear in the output, so it commutes with guidance.
+            // The skip path is linear in the output, so it commutes with guidance (a rescale
+            // applies to the network's guided output, before it).
             if let Some(detail_std) = self.defaults.skip_detail_std {
                 output = SkipPreconditioning { detail_std }
                     .x0(&latents, &output, sigma)?
