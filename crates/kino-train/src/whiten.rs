@@ -172,10 +172,12 @@ pub fn symmetric_eigen(matrix: &[Vec<f64>]) -> (Vec<f64>, Vec<Vec<f64>>) {
                     row[p] = c * kp - s * kq;
                     row[q] = s * kp + c * kq;
                 }
-                for k in 0..n {
-                    let (pk, qk) = (a[p][k], a[q][k]);
-                    a[p][k] = c * pk - s * qk;
-                    a[q][k] = s * pk + c * qk;
+                // rows p < q
+                let (head, tail) = a.split_at_mut(q);
+                for (pk, qk) in head[p].iter_mut().zip(tail[0].iter_mut()) {
+                    let (x, y) = (*pk, *qk);
+                    *pk = c * x - s * y;
+                    *qk = s * x + c * y;
                 }
                 for row in v.iter_mut() {
                     let (kp, kq) = (row[p], row[q]);
