@@ -393,30 +393,7 @@ pub fn train_autoencoder(
     let mut vae = build(&config, &varmap, &device)?;
     if ae.whiten {
         let whitening = crate::whiten::Whitening::measure(&held_latents(&vae, recipe, &device)?)?;
-        let vars = {
-            let data = varmap.data().lock().map_err(|_| {
-                TrainError::Invalid("the autoencoder's weights are poisoned".into())
-            })?;
-            let mut vars = Vec::new();
-            for name in [
-                "quant_conv.weight",
-                "quant_conv.bias",
-                "post_quant_conv.weight",
-                "post_quant_conv.bias",
-            ] {
-                let var = data.get(name).cloned().ok_or_else(|| {
-                    TrainError::Invalid(format!("the autoencoder has no {name} to whiten"))
-                })?;
-                vars.push(var);
-            }
-            vars
-        };
-        let [q, qb, p, pb] = [&vars[0], &vars[1], &vars[2], &vars[3]];
-        let folded =
-            whitening.fold(q.as_tensor(), qb.as_tensor(), p.as_tensor(), pb.as_tensor())?;
-        for (var, value) in vars.iter().zip(&folded) {
-            var.set(value)?;
-        }
+        fold_whitening(&varmap, &whitening)?;
         vae = build(&config, &varmap, &device)?;
     }
     let (mean, std) = latent_statistics(&vae, recipe, &device)?;
@@ -431,6 +408,40 @@ pub fn train_autoencoder(
         weights,
         frames: recipe.frames,
     })
+}
+
+/// Sets the autoencoder's `quant_conv` and `post_quant_conv` to `whitening` folded into them
+/// ([`crate::whiten::Whitening::fold`]).
+fn fold_whitening(
+    varmap: &VarMap,
+    whitening: &crate::whiten::Whitening,
+) -> std::result::Result<(), TrainError> {
+    let data = varmap
+        .data()
+        .lock()
+        .map_err(|_| TrainError::Invalid("the autoencoder's weights are poisoned".into()))?;
+    let mut vars = Vec::new();
+    for name in [
+        "quant_conv.weight",
+        "quant_conv.bias",
+        "post_quant_conv.weight",
+        "post_quant_conv.bias",
+    ] {
+        let var = data.get(name).ok_or_else(|| {
+            TrainError::Invalid(format!("the autoencoder has no {name} to whiten"))
+        })?;
+        vars.push(var);
+    }
+    let folded = whitening.fold(
+        vars[0].as_tensor(),
+        vars[1].as_tensor(),
+        vars[2].as_tensor(),
+        vars[3].as_tensor(),
+    )?;
+    for (var, value) in vars.iter().zip(&folded) {
+        var.set(value)?;
+    }
+    Ok(())
 }
 
 /// The posterior means `(128, z, 1, h, w)` of 128 training clips held for measuring the
