@@ -312,14 +312,7 @@ mod tests {
             .unwrap()
             .broadcast_add(&pb)
             .unwrap();
-        let err = (back - rows)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let err = kino_testkit::max_abs_diff(&back, &rows);
         assert!(err < 1e-4, "round trip error {err}");
     }
 }

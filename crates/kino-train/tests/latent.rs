@@ -406,25 +406,15 @@ fn whitening_keeps_the_round_trip_and_whitens_the_latents() {
         );
     }
     let batch = kino_train::data::world_batch(&recipe, 3, 4, &candle_core::Device::Cpu).unwrap();
-    let max_gap = |a: &candle_core::Tensor, b: &candle_core::Tensor| {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    };
     let (z_plain, z_white) = (
         ae.latents(&batch.clips).unwrap(),
         whitened.latents(&batch.clips).unwrap(),
     );
     assert!(
-        max_gap(&z_plain, &z_white) > 1e-2,
+        kino_testkit::max_abs_diff(&z_plain, &z_white) > 1e-2,
         "whitening changed no latent"
     );
-    let gap = max_gap(
+    let gap = kino_testkit::max_abs_diff(
         &ae.decode(&z_plain).unwrap(),
         &whitened.decode(&z_white).unwrap(),
     );
