@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
 use kino_pipeline::{
-    GenerateRequest, LoadOptions, NoProgress, Pipeline, PipelineError, Progress, SchedulerChoice,
-    Stage,
+    GenerateRequest, GuidanceInterval, LoadOptions, NoProgress, Pipeline, PipelineError, Progress,
+    SchedulerChoice, Stage,
 };
 
 fn repo() -> PathBuf {
@@ -245,6 +245,109 @@ fn bad_requests_name_the_field() {
                 assert_eq!(field, want, "{message}");
             }
             other => panic!("{want}: expected InvalidRequest, got {other:?}"),
+        }
+    }
+}
+
+/// The frames of a run of `request` (guidance-option tests below).
+fn guided_frames(pipeline: &Pipeline, request: &GenerateRequest) -> Tensor {
+    pipeline.generate(request, &mut NoProgress).unwrap().frames
+}
+
+// Guidance rescale and guidance intervals on the `unipc_cfg` case: at their reference values
+// the frames are the reference's; an interval that holds no step is the unguided run; rescale
+// changes a guided run and nothing else.
+
+#[test]
+fn intervals_switch_guidance_per_step() {
+    let pipeline = pipeline();
+    let fx = fixture("unipc_cfg");
+    let reference = fx["frames"].clone();
+    let base = request("unipc_cfg", Some(fx["noise"].clone()));
+    let every_step = GenerateRequest {
+        guidance_interval: Some(GuidanceInterval::new(0.0, 1.0).unwrap()),
+        ..base.clone()
+    };
+    let diff = max_abs_diff(&guided_frames(&pipeline, &every_step), &reference);
+    assert!(diff <= 2e-3, "interval [0, 1] vs the reference: {diff:e}");
+
+    let unguided = guided_frames(
+        &pipeline,
+        &GenerateRequest {
+            guidance: 1.0,
+            ..base.clone()
+        },
+    );
+    // UniPC's four sigmas here are all above 0.5: an interval below them guides nothing.
+    let no_step = GenerateRequest {
+        guidance_interval: Some(GuidanceInterval::new(0.0, 0.1).unwrap()),
+        ..base.clone()
+    };
+    assert_eq!(
+        max_abs_diff(&guided_frames(&pipeline, &no_step), &unguided),
+        0.0
+    );
+
+    // Guiding some steps only lands between the two.
+    let some = GenerateRequest {
+        guidance_interval: Some(GuidanceInterval::new(0.0, 0.9).unwrap()),
+        ..base
+    };
+    let some = guided_frames(&pipeline, &some);
+    assert!(max_abs_diff(&some, &unguided) > 1e-4);
+    assert!(max_abs_diff(&some, &reference) > 1e-4);
+}
+
+#[test]
+fn rescale_changes_only_guided_runs() {
+    let pipeline = pipeline();
+    let fx = fixture("unipc_cfg");
+    let reference = fx["frames"].clone();
+    let base = request("unipc_cfg", Some(fx["noise"].clone()));
+    let off = GenerateRequest {
+        guidance_rescale: 0.0,
+        ..base.clone()
+    };
+    let diff = max_abs_diff(&guided_frames(&pipeline, &off), &reference);
+    assert!(diff <= 2e-3, "rescale 0 vs the reference: {diff:e}");
+
+    let rescaled = GenerateRequest {
+        guidance_rescale: 0.7,
+        ..base.clone()
+    };
+    assert!(max_abs_diff(&guided_frames(&pipeline, &rescaled), &reference) > 1e-4);
+
+    let unguided = GenerateRequest {
+        guidance: 1.0,
+        ..base
+    };
+    let unguided_rescaled = GenerateRequest {
+        guidance_rescale: 1.0,
+        ..unguided.clone()
+    };
+    assert_eq!(
+        max_abs_diff(
+            &guided_frames(&pipeline, &unguided),
+            &guided_frames(&pipeline, &unguided_rescaled)
+        ),
+        0.0
+    );
+}
+
+#[test]
+fn a_bad_rescale_is_named() {
+    let pipeline = pipeline();
+    let noise = fixture("unipc_cfg")["noise"].clone();
+    for phi in [1.5, -0.1, f64::NAN] {
+        let bad = GenerateRequest {
+            guidance_rescale: phi,
+            ..request("unipc_cfg", Some(noise.clone()))
+        };
+        match pipeline.generate(&bad, &mut NoProgress) {
+            Err(PipelineError::InvalidRequest { field, .. }) => {
+                assert_eq!(field, "guidance_rescale")
+            }
+            other => panic!("rescale {phi}: expected InvalidRequest, got {other:?}"),
         }
     }
 }
