@@ -228,6 +228,11 @@ pub struct TrainMiniArgs {
     /// shipped weights are made with `--export models/kino-mini`).
     #[arg(long)]
     pub export: Option<PathBuf>,
+    /// For a latent recipe: take the autoencoder from this model folder's vae/ (made by the
+    /// same autoencoder config, e.g. models/kino-mini) instead of training it, and train only
+    /// the DiT on its latents. For a new run (or one whose autoencoder/ is still empty).
+    #[arg(long, value_name = "MODEL_DIR")]
+    pub autoencoder_from: Option<PathBuf>,
 }
 
 /// Output options shared by every command that writes a video.

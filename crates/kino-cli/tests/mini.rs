@@ -225,6 +225,24 @@ fn bad_input_names_what_is_wrong() {
     assert_eq!(run.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("nothing to resume"), "{stderr}");
 
+    // The base recipe is a pixel-space one: it has no autoencoder to take.
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/kino-mini");
+    let pixels = dir.path().join("pixels");
+    let run = kino(&[
+        "train",
+        "mini",
+        "--out",
+        s(&pixels),
+        "--autoencoder-from",
+        s(&shipped),
+    ]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--autoencoder-from") && stderr.contains("pixel-space"),
+        "{stderr}"
+    );
+
     // A text-to-video Wan model takes no first frame.
     let wan = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/wan-tiny");
     let image = dir.path().join("first.png");

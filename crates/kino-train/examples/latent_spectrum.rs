@@ -42,7 +42,8 @@ fn main() -> anyhow::Result<()> {
         .autoencoder
         .clone()
         .context("the run's recipe has no autoencoder")?;
-    let ae = kino_train::autoencoder::train_autoencoder(&recipe, &ae_recipe, &run, &mut Quiet)?;
+    let ae =
+        kino_train::autoencoder::train_autoencoder(&recipe, &ae_recipe, &run, None, &mut Quiet)?;
     let (mut latents, mut motions) = (Vec::new(), Vec::new());
     for i in 0..16 {
         // clips of neither training stage's data stream

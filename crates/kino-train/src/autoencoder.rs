@@ -321,11 +321,14 @@ pub fn run_dir(out: &Path) -> PathBuf {
 
 /// Trains the recipe's autoencoder in `<out>/autoencoder/` (resuming its checkpoint, or
 /// returning it at once when it is complete), then measures its latent statistics on a
-/// held batch of training clips. Reports steps to `progress`.
+/// held batch of training clips. Reports steps to `progress`. With `from`, a model folder,
+/// its `vae/` weights are taken instead ([`import_weights`]) and saved as the run's
+/// checkpoint at the autoencoder's last step.
 pub fn train_autoencoder(
     recipe: &Recipe,
     ae: &AutoencoderRecipe,
     out: &Path,
+    from: Option<&Path>,
     progress: &mut dyn TrainProgress,
 ) -> std::result::Result<ClipAutoencoder, TrainError> {
     let device = Device::Cpu;
@@ -350,7 +353,20 @@ pub fn train_autoencoder(
         let (tensors, saved_info) = checkpoint::load(&saved, &device)?;
         checkpoint::restore_weights(&tensors, &vars, "the autoencoder")?;
         optimiser.restore(&tensors, saved_info.step)?;
+        if let Some(from) = from {
+            return Err(TrainError::Invalid(format!(
+                "--autoencoder-from {}: {} already holds an autoencoder (step {}); drop the flag to keep it, or choose another --out",
+                from.display(),
+                dir.display(),
+                saved_info.step
+            )));
+        }
         info = saved_info;
+    } else if let Some(from) = from {
+        import_weights(from, &vars)?;
+        info.step = ae.last_step();
+        let tensors = checkpoint::weights_and_moments(&optimiser, &vars);
+        checkpoint::save(&dir, &tensors, &info)?;
     }
     let schedule = Recipe {
         learning_rate: ae.learning_rate,
@@ -408,6 +424,43 @@ pub fn train_autoencoder(
         weights,
         frames: recipe.frames,
     })
+}
+
+/// Sets `vars` (the autoencoder's, by reference name) to the weights in `model/vae/`'s
+/// safetensors, cast to f32. Every variable must be there with its shape, and nothing else
+/// may be: a different config is an error naming the tensor.
+pub fn import_weights(
+    model: &Path,
+    vars: &[(String, candle_core::Var)],
+) -> std::result::Result<(), TrainError> {
+    let path = model.join(VAE).join("diffusion_pytorch_model.safetensors");
+    let invalid = |message: String| {
+        TrainError::Checkpoint(CheckpointError::Invalid {
+            path: path.clone(),
+            message,
+        })
+    };
+    let mut tensors = candle_core::safetensors::load(&path, &Device::Cpu)
+        .map_err(|e| invalid(format!("cannot read the autoencoder weights: {e}")))?;
+    for (name, var) in vars {
+        let tensor = tensors
+            .remove(name)
+            .ok_or_else(|| invalid(format!("no tensor {name}: not this recipe's autoencoder")))?;
+        if tensor.dims() != var.as_tensor().dims() {
+            return Err(invalid(format!(
+                "tensor {name} is {:?}, this recipe's autoencoder has {:?}",
+                tensor.dims(),
+                var.as_tensor().dims()
+            )));
+        }
+        var.set(&tensor.to_dtype(DType::F32)?)?;
+    }
+    if let Some(extra) = tensors.keys().min() {
+        return Err(invalid(format!(
+            "tensor {extra} is not in this recipe's autoencoder"
+        )));
+    }
+    Ok(())
 }
 
 /// Sets the autoencoder's `quant_conv` and `post_quant_conv` to `whitening` folded into them

@@ -38,6 +38,11 @@ pub struct TrainOptions {
     /// When the run reaches its last step, also write the model folder here (e.g.
     /// `models/kino-mini`, where `--model mini` finds it).
     pub export: Option<PathBuf>,
+    /// For a latent recipe: take the autoencoder from this model folder's `vae/` (one this
+    /// recipe's autoencoder config made, such as an exported run's) instead of training it, and
+    /// train the DiT on its latents. Only for a run whose `autoencoder/` holds no checkpoint
+    /// yet; the imported weights become that checkpoint, at the autoencoder's last step.
+    pub autoencoder_from: Option<PathBuf>,
 }
 
 /// Training events; every method has an empty default.
@@ -164,10 +169,20 @@ pub fn train(
             "--batch and --checkpoint-every must be at least 1".into(),
         ));
     }
+    if let (None, Some(from)) = (&recipe.autoencoder, &options.autoencoder_from) {
+        return Err(TrainError::Invalid(format!(
+            "--autoencoder-from {}: the recipe is a pixel-space one, with no autoencoder",
+            from.display()
+        )));
+    }
     let tokenizer = run_tokenizer(out)?;
     let autoencoder = match &recipe.autoencoder {
         Some(ae) => Some(crate::autoencoder::train_autoencoder(
-            &recipe, ae, out, progress,
+            &recipe,
+            ae,
+            out,
+            options.autoencoder_from.as_deref(),
+            progress,
         )?),
         None => None,
     };

@@ -44,6 +44,7 @@ fn options(out: &Path, steps: usize, stop_at: Option<usize>, resume: bool) -> Tr
         checkpoint_every: 2,
         samples: false,
         export: None,
+        autoencoder_from: None,
     }
 }
 
@@ -182,13 +183,14 @@ fn the_autoencoder_learns_to_code_its_clips() {
         ..config.clone()
     };
     let untrained =
-        train_autoencoder(&recipe, &untrained, untrained_dir.path(), &mut Quiet).unwrap();
+        train_autoencoder(&recipe, &untrained, untrained_dir.path(), None, &mut Quiet).unwrap();
     let trained_dir = tempfile::tempdir().unwrap();
     let trained = AutoencoderRecipe {
         steps: 60,
         ..config
     };
-    let trained = train_autoencoder(&recipe, &trained, trained_dir.path(), &mut Quiet).unwrap();
+    let trained =
+        train_autoencoder(&recipe, &trained, trained_dir.path(), None, &mut Quiet).unwrap();
     let (before, after) = (
         round_trip_error(&untrained, &clips),
         round_trip_error(&trained, &clips),
@@ -252,7 +254,7 @@ fn a_still_clip_is_its_own_first_frame_condition() {
         ..recipe.autoencoder.clone().unwrap()
     };
     let dir = tempfile::tempdir().unwrap();
-    let ae = train_autoencoder(&recipe, &config, dir.path(), &mut Quiet).unwrap();
+    let ae = train_autoencoder(&recipe, &config, dir.path(), None, &mut Quiet).unwrap();
     let mut batch =
         kino_train::data::world_batch(&recipe, 7, 3, &candle_core::Device::Cpu).unwrap();
     let frames = batch.clips.dim(2).unwrap();
@@ -360,20 +362,20 @@ fn an_autoencoder_stopped_within_its_schedule_is_that_schedule_cut_short() {
         ..recipe.autoencoder.clone().unwrap()
     };
     let straight = tempfile::tempdir().unwrap();
-    train_autoencoder(&recipe, &schedule, straight.path(), &mut Quiet).unwrap();
+    train_autoencoder(&recipe, &schedule, straight.path(), None, &mut Quiet).unwrap();
     let stopped = tempfile::tempdir().unwrap();
     let cut = AutoencoderRecipe {
         stop_at: Some(3),
         ..schedule.clone()
     };
-    train_autoencoder(&recipe, &cut, stopped.path(), &mut Quiet).unwrap();
+    train_autoencoder(&recipe, &cut, stopped.path(), None, &mut Quiet).unwrap();
     let state = |dir: &Path| losses(&dir.join("autoencoder/checkpoint/state.json"));
     let (full, first) = (state(straight.path()), state(stopped.path()));
     assert_eq!(first.len(), 3);
     // The same learning rates as the whole schedule's first steps, not a 3-step schedule's.
     assert_eq!(first[..], full[..3]);
     // And the rest of the schedule resumes from there to the same end.
-    train_autoencoder(&recipe, &schedule, stopped.path(), &mut Quiet).unwrap();
+    train_autoencoder(&recipe, &schedule, stopped.path(), None, &mut Quiet).unwrap();
     assert_eq!(state(stopped.path()), full);
 }
 
@@ -388,12 +390,12 @@ fn whitening_keeps_the_round_trip_and_whitens_the_latents() {
         ..recipe.autoencoder.clone().unwrap()
     };
     let dir = tempfile::tempdir().unwrap();
-    let ae = train_autoencoder(&recipe, &plain, dir.path(), &mut Quiet).unwrap();
+    let ae = train_autoencoder(&recipe, &plain, dir.path(), None, &mut Quiet).unwrap();
     let white = AutoencoderRecipe {
         whiten: true,
         ..plain
     };
-    let whitened = train_autoencoder(&recipe, &white, dir.path(), &mut Quiet).unwrap();
+    let whitened = train_autoencoder(&recipe, &white, dir.path(), None, &mut Quiet).unwrap();
     for (mean, std) in whitened
         .config
         .latents_mean
@@ -419,4 +421,84 @@ fn whitening_keeps_the_round_trip_and_whitens_the_latents() {
         &whitened.decode(&z_white).unwrap(),
     );
     assert!(gap < 1e-3, "the round trip moved by {gap}");
+}
+
+/// Every tensor of two safetensors files, by name: the names agree and no value differs.
+fn assert_same_tensors(a: &Path, b: &Path) {
+    let cpu = candle_core::Device::Cpu;
+    let (a, b) = (
+        candle_core::safetensors::load(a, &cpu).unwrap(),
+        candle_core::safetensors::load(b, &cpu).unwrap(),
+    );
+    let mut names: Vec<_> = a.keys().collect();
+    names.sort();
+    let mut other: Vec<_> = b.keys().collect();
+    other.sort();
+    assert_eq!(names, other);
+    for name in names {
+        assert_eq!(
+            kino_testkit::max_abs_diff(&a[name], &b[name]),
+            0.0,
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn a_dit_trained_on_an_imported_autoencoder_is_the_run_that_trained_it() {
+    // Run A trains its autoencoder, then the DiT. Run B takes A's exported autoencoder
+    // instead of training one: it measures the same latent statistics, and its DiT, seeded
+    // alike, ends with A's weights.
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let trained = train(&options(a.path(), 2, None, false), &mut Quiet).unwrap();
+    let imported = TrainOptions {
+        autoencoder_from: Some(trained.model_dir.clone()),
+        ..options(b.path(), 2, None, false)
+    };
+    let summary = train(&imported, &mut Quiet).unwrap();
+    let state = b.path().join("autoencoder/checkpoint/state.json");
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert_eq!(
+        info["step"], 40,
+        "the import stands at the autoencoder's last step"
+    );
+    assert!(losses(&state).is_empty(), "nothing was trained");
+    let read = |dir: &Path, file: &str| std::fs::read_to_string(dir.join(file)).unwrap();
+    assert_eq!(
+        read(&trained.model_dir, "vae/config.json"),
+        read(&summary.model_dir, "vae/config.json")
+    );
+    for file in [
+        "vae/diffusion_pytorch_model.safetensors",
+        "transformer/diffusion_pytorch_model.safetensors",
+        "text_encoder/model.safetensors",
+    ] {
+        assert_same_tensors(&trained.model_dir.join(file), &summary.model_dir.join(file));
+    }
+
+    // A run that already has an autoencoder keeps it: importing over it is refused.
+    let recipe = latent_recipe();
+    let ae = recipe.autoencoder.clone().unwrap();
+    let again = train_autoencoder(&recipe, &ae, b.path(), Some(&trained.model_dir), &mut Quiet)
+        .unwrap_err()
+        .to_string();
+    assert!(again.contains("already holds an autoencoder"), "{again}");
+
+    // Another config's autoencoder is refused, naming the file and the tensor.
+    let wider = AutoencoderRecipe { base_dim: 16, ..ae };
+    let c = tempfile::tempdir().unwrap();
+    let error = train_autoencoder(
+        &recipe,
+        &wider,
+        c.path(),
+        Some(&trained.model_dir),
+        &mut Quiet,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("diffusion_pytorch_model.safetensors") && error.contains("tensor "),
+        "{error}"
+    );
 }

@@ -19,6 +19,7 @@ fn options(out: &Path, steps: usize, resume: bool, every: usize) -> TrainOptions
         checkpoint_every: every,
         samples: true,
         export: None,
+        autoencoder_from: None,
     }
 }
 

@@ -64,6 +64,7 @@ pub fn run(args: &BenchTrainArgs, quiet: bool) -> anyhow::Result<()> {
         checkpoint_every: total,
         samples: false,
         export: None,
+        autoencoder_from: None,
     };
     let mut clock = StepClock {
         last: Instant::now(),

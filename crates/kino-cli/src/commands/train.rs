@@ -136,6 +136,7 @@ pub fn mini(args: &TrainMiniArgs, quiet: bool) -> anyhow::Result<()> {
         checkpoint_every: args.checkpoint_every,
         samples: !args.no_samples,
         export: args.export.clone(),
+        autoencoder_from: args.autoencoder_from.clone(),
     };
     let mut bar = Bar {
         bar: None,
