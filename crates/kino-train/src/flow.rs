@@ -68,16 +68,45 @@ impl DitBatch {
     }
 
     /// A latent batch: the autoencoder's latents of the world's clips; the object mask is
-    /// 1 on every latent cell an object touches in any frame.
+    /// 1 on every latent cell an object touches in any frame. Only the clips `given` a first
+    /// frame have their still clip encoded for it; the others' `first` is zeros, which the
+    /// condition multiplies away in any case ([`first_frame_condition`]).
     pub fn latents(
         batch: &crate::data::Batch,
         autoencoder: &crate::autoencoder::ClipAutoencoder,
+        given: &[bool],
     ) -> Result<Self> {
         let clips = &batch.clips;
-        let (_, _, t, h, w) = clips.dims5()?;
+        let (b, _, t, h, w) = clips.dims5()?;
+        if given.len() != b {
+            candle_core::bail!(
+                "DitBatch::latents: {} first-frame flags for {b} clips",
+                given.len()
+            );
+        }
         let latents = autoencoder.latents(clips)?.detach();
-        let still = clips.narrow(2, 0, 1)?.repeat((1, 1, t, 1, 1))?;
-        let first = autoencoder.latents(&still)?.detach().squeeze(2)?;
+        let chosen: Vec<u32> = (0..b as u32).filter(|&i| given[i as usize]).collect();
+        let first = if chosen.is_empty() {
+            latents.squeeze(2)?.zeros_like()?
+        } else {
+            let index = Tensor::new(chosen.as_slice(), clips.device())?;
+            let still = clips
+                .index_select(&index, 0)?
+                .narrow(2, 0, 1)?
+                .repeat((1, 1, t, 1, 1))?;
+            let encoded = autoencoder.latents(&still)?.detach().squeeze(2)?;
+            let mut rows = Vec::with_capacity(b);
+            let mut next = 0;
+            for (i, &g) in given.iter().enumerate() {
+                if g {
+                    rows.push(encoded.narrow(0, next, 1)?);
+                    next += 1;
+                } else {
+                    rows.push(latents.narrow(0, i, 1)?.squeeze(2)?.zeros_like()?);
+                }
+            }
+            Tensor::cat(&rows, 0)?
+        };
         let (_, _, _, lh, lw) = latents.dims5()?;
         let objects = batch
             .objects
@@ -108,8 +137,53 @@ pub fn tokenize(
     ))
 }
 
-/// The flow-matching loss of one batch, drawing noise, noise levels, caption dropout and
-/// first-frame conditioning from `rng`. Object pixels of a clip at noise level `s` weigh
+/// What one training step draws at random for its batch, drawn in this order from the
+/// step's noise stream: each clip's noise level (logit-normal, shifted), the noise, whether
+/// the clip is given its first frame, whether its caption is dropped. Drawn before the batch
+/// is encoded, so a latent batch encodes first frames only for the clips given one.
+#[derive(Debug, Clone)]
+pub struct StepDraws {
+    /// Noise level per clip, in (0, 1).
+    pub sigmas: Vec<f64>,
+    /// Unit Gaussian noise, `batch x` [`Recipe::latent_channels`] `x` [`Recipe::latent_size`]
+    /// values, in the layout of what the DiT denoises.
+    pub noise: Vec<f32>,
+    /// Whether each clip is given its first frame.
+    pub first_frames: Vec<bool>,
+    /// Whether each clip's caption is dropped (trained unconditioned).
+    pub caption_dropped: Vec<bool>,
+}
+
+impl StepDraws {
+    /// The draws for `batch` clips of `recipe`.
+    pub fn new(recipe: &Recipe, batch: usize, rng: &mut Rng) -> Self {
+        let per_clip = recipe.latent_channels() * recipe.latent_size().iter().product::<usize>();
+        let sigmas = (0..batch)
+            .map(|_| {
+                let logit = gaussian(rng);
+                shift_sigma(1.0 / (1.0 + (-logit).exp()), recipe.flow_shift)
+            })
+            .collect();
+        let noise = (0..batch * per_clip)
+            .map(|_| gaussian(rng) as f32)
+            .collect();
+        let first_frames = (0..batch)
+            .map(|_| rng.chance(recipe.first_frame_share))
+            .collect();
+        let caption_dropped = (0..batch)
+            .map(|_| rng.chance(recipe.caption_dropout))
+            .collect();
+        Self {
+            sigmas,
+            noise,
+            first_frames,
+            caption_dropped,
+        }
+    }
+}
+
+/// The flow-matching loss of one batch under `draws` (noise levels, noise, first-frame
+/// conditioning, caption dropout). Object pixels of a clip at noise level `s` weigh
 /// `1 + foreground_weight (1 - s)` times as much as background ones.
 pub fn loss(
     model: &MiniModel,
@@ -117,34 +191,27 @@ pub fn loss(
     batch: &DitBatch,
     recipe: &Recipe,
     foreground_weight: f64,
-    rng: &mut Rng,
+    draws: &StepDraws,
 ) -> Result<Tensor> {
     let clips = &batch.clips;
     let (b, c, t, h, w) = clips.dims5()?;
     let device = clips.device();
-    let per_clip = c * t * h * w;
-
-    let sigmas: Vec<f64> = (0..b)
-        .map(|_| {
-            let logit = gaussian(rng);
-            shift_sigma(1.0 / (1.0 + (-logit).exp()), recipe.flow_shift)
-        })
-        .collect();
-    let noise: Vec<f32> = (0..b * per_clip).map(|_| gaussian(rng) as f32).collect();
-    let noise = Tensor::from_vec(noise, clips.shape(), device)?;
-    let first_frames: Vec<bool> = (0..b)
-        .map(|_| rng.chance(recipe.first_frame_share))
-        .collect();
+    if draws.sigmas.len() != b || draws.noise.len() != b * c * t * h * w {
+        candle_core::bail!(
+            "flow::loss: draws for {} clips of {} values, a batch of {b} clips of {}",
+            draws.sigmas.len(),
+            draws.noise.len() / draws.sigmas.len().max(1),
+            c * t * h * w
+        );
+    }
+    let sigmas = &draws.sigmas;
+    let first_frames = &draws.first_frames;
+    let noise = Tensor::from_vec(draws.noise.clone(), clips.shape(), device)?;
     let captions: Vec<&str> = batch
         .captions
         .iter()
-        .map(|caption| {
-            if rng.chance(recipe.caption_dropout) {
-                ""
-            } else {
-                caption.as_str()
-            }
-        })
+        .zip(&draws.caption_dropped)
+        .map(|(caption, &dropped)| if dropped { "" } else { caption.as_str() })
         .collect();
 
     let s = Tensor::from_vec(
@@ -157,7 +224,7 @@ pub fn loss(
     let input = Tensor::cat(
         &[
             &noisy,
-            &first_frame_condition(&batch.first, &first_frames, t, recipe)?,
+            &first_frame_condition(&batch.first, first_frames, t, recipe)?,
         ],
         1,
     )?;

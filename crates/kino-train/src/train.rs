@@ -205,11 +205,12 @@ pub fn train(
         let batch = data::world_batch(&recipe, step, recipe.batch, &device)?;
         let mut rng = data::step_rng(&recipe, step, 0x6e6f_6973); // "nois"
         let foreground = recipe.foreground_weight_at(step);
+        let draws = flow::StepDraws::new(&recipe, recipe.batch, &mut rng);
         let batch = match &autoencoder {
-            Some(ae) => flow::DitBatch::latents(&batch, ae)?,
+            Some(ae) => flow::DitBatch::latents(&batch, ae, &draws.first_frames)?,
             None => flow::DitBatch::pixels(&batch)?,
         };
-        let loss = flow::loss(&model, &tokenizer, &batch, &recipe, foreground, &mut rng)?;
+        let loss = flow::loss(&model, &tokenizer, &batch, &recipe, foreground, &draws)?;
         let grads = loss.backward()?;
         optimiser.step(
             &grads,

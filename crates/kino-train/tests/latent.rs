@@ -264,7 +264,7 @@ fn a_still_clip_is_its_own_first_frame_condition() {
         .unwrap()
         .repeat((1, 1, frames, 1, 1))
         .unwrap();
-    let latent = kino_train::flow::DitBatch::latents(&batch, &ae).unwrap();
+    let latent = kino_train::flow::DitBatch::latents(&batch, &ae, &[true; 3]).unwrap();
     let gap = (latent.clips.squeeze(2).unwrap() - &latent.first)
         .unwrap()
         .abs()
@@ -279,7 +279,7 @@ fn a_still_clip_is_its_own_first_frame_condition() {
     );
     // A moving clip's condition is not its latent: the condition holds the first frame only.
     let moving = kino_train::data::world_batch(&recipe, 7, 3, &candle_core::Device::Cpu).unwrap();
-    let latent = kino_train::flow::DitBatch::latents(&moving, &ae).unwrap();
+    let latent = kino_train::flow::DitBatch::latents(&moving, &ae, &[true; 3]).unwrap();
     let gap = (latent.clips.squeeze(2).unwrap() - &latent.first)
         .unwrap()
         .abs()
@@ -289,6 +289,20 @@ fn a_still_clip_is_its_own_first_frame_condition() {
         .to_scalar::<f32>()
         .unwrap();
     assert!(gap > 1e-3, "a moving clip's condition equals its latent");
+    // Clips not given a first frame skip its encoding: their condition is zeros, and the
+    // others' is what encoding every clip gives.
+    let some = kino_train::flow::DitBatch::latents(&moving, &ae, &[true, false, true]).unwrap();
+    assert_eq!(kino_testkit::max_abs_diff(&some.clips, &latent.clips), 0.0);
+    for (row, given) in [(0, true), (1, false), (2, true)] {
+        let first = some.first.narrow(0, row, 1).unwrap();
+        let expected = if given {
+            latent.first.narrow(0, row, 1).unwrap()
+        } else {
+            first.zeros_like().unwrap()
+        };
+        let gap = kino_testkit::max_abs_diff(&first, &expected);
+        assert!(gap < 1e-6, "clip {row}: first-frame latent off by {gap}");
+    }
 }
 
 /// The dtype and the byte count of the stored tensors of a safetensors file.
