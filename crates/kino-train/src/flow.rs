@@ -85,9 +85,10 @@ impl DitBatch {
             );
         }
         let latents = autoencoder.latents(clips)?.detach();
+        let zeros = latents.squeeze(2)?.zeros_like()?;
         let chosen: Vec<u32> = (0..b as u32).filter(|&i| given[i as usize]).collect();
         let first = if chosen.is_empty() {
-            latents.squeeze(2)?.zeros_like()?
+            zeros
         } else {
             let index = Tensor::new(chosen.as_slice(), clips.device())?;
             let still = clips
@@ -95,17 +96,7 @@ impl DitBatch {
                 .narrow(2, 0, 1)?
                 .repeat((1, 1, t, 1, 1))?;
             let encoded = autoencoder.latents(&still)?.detach().squeeze(2)?;
-            let mut rows = Vec::with_capacity(b);
-            let mut next = 0;
-            for (i, &g) in given.iter().enumerate() {
-                if g {
-                    rows.push(encoded.narrow(0, next, 1)?);
-                    next += 1;
-                } else {
-                    rows.push(latents.narrow(0, i, 1)?.squeeze(2)?.zeros_like()?);
-                }
-            }
-            Tensor::cat(&rows, 0)?
+            zeros.index_add(&index, &encoded, 0)?
         };
         let (_, _, _, lh, lw) = latents.dims5()?;
         let objects = batch
