@@ -216,7 +216,7 @@ impl Pipeline {
     /// ([`kino_models::dit::position_planes`]) after its first-frame condition.
     pub fn takes_positions(&self) -> bool {
         let z = self.rules.latent_channels;
-        self.rules.pixel_space
+        (self.rules.pixel_space || self.rules.folded_frames.is_some())
             && self.transformer.config().in_channels
                 == 2 * z + 1 + kino_models::dit::POSITION_PLANES
     }

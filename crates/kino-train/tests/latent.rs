@@ -128,6 +128,50 @@ fn the_autoencoder_learns_first_and_the_pipeline_runs_the_exported_model() {
     assert!(error.contains("frames") && error.contains('4'), "{error}");
 }
 
+/// A latent recipe with absolute position planes: the transformer takes the latent, the
+/// first-frame mask and condition and the three planes, and the pipeline builds all of them
+/// (a transformer given the wrong channel count fails to generate).
+#[test]
+fn a_latent_run_with_position_planes_exports_a_model_the_pipeline_feeds_them_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = TrainOptions {
+        recipe: Recipe {
+            position_planes: true,
+            layout_spread: 0.3,
+            ..latent_recipe()
+        },
+        ..options(dir.path(), 2, None, false)
+    };
+    let summary = train(&run, &mut Quiet).unwrap();
+    let config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(summary.model_dir.join("transformer/config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(config["in_channels"], 4 + 1 + 4 + 3);
+    let pipeline = Pipeline::load(&summary.model_dir, &LoadOptions::default()).unwrap();
+    assert!(pipeline.takes_positions() && pipeline.takes_first_frame());
+    let request = GenerateRequest {
+        seed: 2,
+        output_size: None,
+        ..pipeline.defaults().request("a red ball moving left on the sea")
+    };
+    let clip = pipeline.generate(&request, &mut NoProgress).unwrap();
+    assert_eq!(clip.dims().unwrap(), (4, 16, 16));
+    let given = GenerateRequest {
+        first_frame: Some(clip.frames.get(0).unwrap()),
+        keyframe_first: false,
+        ..request
+    };
+    assert_eq!(
+        pipeline
+            .generate(&given, &mut NoProgress)
+            .unwrap()
+            .dims()
+            .unwrap(),
+        (4, 16, 16)
+    );
+}
+
 #[test]
 fn a_resumed_latent_run_equals_an_uninterrupted_one() {
     let straight = tempfile::tempdir().unwrap();
