@@ -153,7 +153,9 @@ fn a_latent_run_with_position_planes_exports_a_model_the_pipeline_feeds_them_to(
     let request = GenerateRequest {
         seed: 2,
         output_size: None,
-        ..pipeline.defaults().request("a red ball moving left on the sea")
+        ..pipeline
+            .defaults()
+            .request("a red ball moving left on the sea")
     };
     let clip = pipeline.generate(&request, &mut NoProgress).unwrap();
     assert_eq!(clip.dims().unwrap(), (4, 16, 16));
