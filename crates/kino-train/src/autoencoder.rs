@@ -80,6 +80,17 @@ pub struct AutoencoderRecipe {
     /// model card has the numbers.
     #[serde(default)]
     pub whiten: bool,
+    /// How widely the layouts of the autoencoder's training clips vary (as the recipe's
+    /// `layout_spread`, which is the DiT's): 1, the world's full variety, unless set. The
+    /// autoencoder codes whatever the DiT draws and whatever clip it is given, so a DiT
+    /// trained on narrow layouts still gets one that has seen every layout.
+    #[serde(default = "full_layout_spread")]
+    pub layout_spread: f64,
+}
+
+/// The world's full layout variety: what autoencoders learnt before the field existed.
+fn full_layout_spread() -> f64 {
+    1.0
 }
 
 impl Default for AutoencoderRecipe {
@@ -98,6 +109,7 @@ impl Default for AutoencoderRecipe {
             stop_at: None,
             latent_noise: 0.0,
             whiten: false,
+            layout_spread: full_layout_spread(),
         }
     }
 }
@@ -368,9 +380,11 @@ pub fn train_autoencoder(
         let tensors = checkpoint::weights_and_moments(&optimiser, &vars);
         checkpoint::save(&dir, &tensors, &info)?;
     }
-    let schedule = Recipe {
+    // The recipe as this stage sees it: its own learning-rate schedule and clip layouts.
+    let stage = Recipe {
         learning_rate: ae.learning_rate,
         warmup_steps: 100.min(ae.steps / 10),
+        layout_spread: ae.layout_spread,
         ..recipe.clone()
     };
     let stop = ae.last_step();
@@ -384,11 +398,11 @@ pub fn train_autoencoder(
     while info.step < stop {
         let step = info.step;
         let vae = build(&config, &varmap, &device)?;
-        let batch = data::world_batch(recipe, DATA_OFFSET + step, ae.batch, &device)?;
+        let batch = data::world_batch(&stage, DATA_OFFSET + step, ae.batch, &device)?;
         let mut rng = data::step_rng(recipe, DATA_OFFSET + step, 0x6e6f_6973);
         let (total, reconstruction) = loss(&vae, &batch, ae, &mut rng)?;
         let grads = total.backward()?;
-        optimiser.step(&grads, learning_rate(&schedule, step, ae.steps), 0.0)?;
+        optimiser.step(&grads, learning_rate(&stage, step, ae.steps), 0.0)?;
         info.step += 1;
         let value = reconstruction.to_scalar::<f32>()?;
         if !value.is_finite() {

@@ -28,6 +28,7 @@ fn latent_recipe() -> Recipe {
             stop_at: None,
             latent_noise: 0.0,
             whiten: false,
+            layout_spread: 1.0,
         }),
         patch: [1, 1, 1],
         ..Recipe::tiny()
@@ -481,6 +482,50 @@ fn whitening_keeps_the_round_trip_and_whitens_the_latents() {
         &whitened.decode(&z_white).unwrap(),
     );
     assert!(gap < 1e-3, "the round trip moved by {gap}");
+}
+
+/// The autoencoder learns the world's full layout variety unless its own `layout_spread` says
+/// otherwise: a DiT recipe with narrow layouts trains the very weights a wide one trains (the
+/// latent statistics, measured on the DiT's own clips, may differ).
+#[test]
+fn the_autoencoder_learns_every_layout_whatever_the_dits_spread() {
+    let wide = latent_recipe();
+    let ae = AutoencoderRecipe {
+        steps: 3,
+        ..wide.autoencoder.clone().unwrap()
+    };
+    let narrow = Recipe {
+        layout_spread: 0.3,
+        ..wide.clone()
+    };
+    let narrow_ae = AutoencoderRecipe {
+        layout_spread: 0.3,
+        ..ae.clone()
+    };
+    let dirs: Vec<_> = [(&wide, &ae), (&narrow, &ae), (&narrow, &narrow_ae)]
+        .into_iter()
+        .map(|(recipe, ae)| {
+            let dir = tempfile::tempdir().unwrap();
+            train_autoencoder(recipe, ae, dir.path(), None, &mut Quiet).unwrap();
+            dir
+        })
+        .collect();
+    let state = |i: usize| {
+        dirs[i]
+            .path()
+            .join("autoencoder/checkpoint/state.safetensors")
+    };
+    assert_same_tensors(&state(0), &state(1));
+    let cpu = candle_core::Device::Cpu;
+    let (a, c) = (
+        candle_core::safetensors::load(state(0), &cpu).unwrap(),
+        candle_core::safetensors::load(state(2), &cpu).unwrap(),
+    );
+    assert!(
+        a.iter()
+            .any(|(name, t)| kino_testkit::max_abs_diff(t, &c[name]) > 0.0),
+        "an autoencoder's own narrow spread changed nothing"
+    );
 }
 
 /// Every tensor of two safetensors files, by name: the names agree and no value differs.
