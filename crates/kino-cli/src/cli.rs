@@ -153,6 +153,10 @@ pub struct TrainMiniArgs {
     /// the recipe's, 1, the world's full variety). Ignored with --resume.
     #[arg(long, value_parser = parse_unit_interval)]
     pub layout_spread: Option<f64>,
+    /// How freely two objects swap halves of the frame, 0 to 1 (the chance is half its
+    /// square; default: the recipe's, else --layout-spread). Ignored with --resume.
+    #[arg(long, value_parser = parse_unit_interval)]
+    pub region_spread: Option<f64>,
     /// Give the transformer absolute position planes (frame, row, column) after its
     /// conditioning channels: true or false (default: the recipe's, false). Ignored with
     /// --resume.

@@ -385,6 +385,7 @@ pub fn train_autoencoder(
         learning_rate: ae.learning_rate,
         warmup_steps: 100.min(ae.steps / 10),
         layout_spread: ae.layout_spread,
+        region_spread: None,
         ..recipe.clone()
     };
     let stop = ae.last_step();

@@ -65,7 +65,7 @@ pub fn render_window(
         frames: world_frames as u32,
         seed,
     };
-    let renderer = Renderer::with_layout_spread(spec, &settings, recipe.layout_spread as f32)
+    let renderer = Renderer::with_layout(spec, &settings, recipe.layout())
         .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
     let plane = recipe.height * recipe.width;
     let mut pixels = vec![0f32; RGB * recipe.frames * plane];

@@ -90,6 +90,13 @@ pub struct Recipe {
     /// scored below the shipped (spread 1) one, colour 48% and motion 4% against 56% and 9%.
     #[serde(default = "default_layout_spread")]
     pub layout_spread: f64,
+    /// How freely two objects swap halves of the frame (`kino_world::LayoutSpread::regions`:
+    /// the chance is `region_spread^2 / 2`); `None`: `layout_spread`. At 1 with a narrow
+    /// `layout_spread`, objects keep canonical paths within their halves while either object
+    /// may get either half, so the model need not tell the caption's first object from its
+    /// second to place them.
+    #[serde(default)]
+    pub region_spread: Option<f64>,
     /// Whether the transformer's input ends with absolute position planes (frame, row,
     /// column; `kino_models::dit::position_planes`). Wan's 3D RoPE is relative only, so a
     /// small model without them can tell the middle of the frame from its edge only through
@@ -242,6 +249,7 @@ impl Default for Recipe {
             foreground_weight: default_foreground_weight(),
             foreground_from_step: default_foreground_from_step(),
             layout_spread: 1.0,
+            region_spread: None,
             position_planes: false,
             first_frame_layout: kino_models::dit::FirstFrameLayout::FirstFrameOnly,
             self_attention_gain: 1.7,
@@ -367,6 +375,16 @@ impl Recipe {
 pub const RGB: usize = 3;
 
 impl Recipe {
+    /// How widely the training clips' layouts vary ([`Recipe::layout_spread`] and
+    /// [`Recipe::region_spread`]).
+    pub fn layout(&self) -> kino_world::LayoutSpread {
+        let paths = self.layout_spread as f32;
+        kino_world::LayoutSpread {
+            paths,
+            regions: self.region_spread.map_or(paths, |r| r as f32),
+        }
+    }
+
     /// Transformer input channels: the noisy clip, a first-frame mask and the first frame
     /// (zeros when there is none), as Wan's image-to-video transformers stack them.
     pub fn in_channels(&self) -> usize {
@@ -489,6 +507,25 @@ impl Recipe {
 mod tests {
     #![allow(clippy::unwrap_used)] // in tests a failed unwrap is a failed test
     use super::*;
+
+    #[test]
+    fn the_halves_follow_the_layout_spread_unless_the_recipe_sets_their_own() {
+        let narrow = Recipe::with_overrides(&json!({"layout_spread": 0.3})).unwrap();
+        assert_eq!(narrow.layout(), kino_world::LayoutSpread::uniform(0.3));
+        let file =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes/latent-regions.json");
+        let regions = Recipe::with_overrides(
+            &serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            regions.layout(),
+            kino_world::LayoutSpread {
+                paths: 0.3,
+                regions: 1.0
+            }
+        );
+    }
 
     #[test]
     fn overrides_replace_only_the_fields_they_name_and_name_what_is_wrong() {

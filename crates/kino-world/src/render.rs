@@ -9,7 +9,7 @@
 //! spinning ball shows its turn with an off-centre dot in the outline colour.
 
 use crate::background::Backdrop;
-use crate::motion::{self, Pose};
+use crate::motion::{self, LayoutSpread, Pose};
 use crate::scene::{MAX_OBJECTS, Motion, SceneSpec, Shape};
 use crate::shape::Placed;
 use crate::truth::{GroundTruth, ObjectFrame, ObjectTruth, Point};
@@ -151,6 +151,15 @@ impl Renderer {
         settings: &RenderSettings,
         spread: f32,
     ) -> Result<Self, RenderError> {
+        Self::with_layout(spec, settings, LayoutSpread::uniform(spread))
+    }
+
+    /// Like [`Renderer::with_layout_spread`], with the paths' spread and the halves' apart.
+    pub fn with_layout(
+        spec: &SceneSpec,
+        settings: &RenderSettings,
+        layout: LayoutSpread,
+    ) -> Result<Self, RenderError> {
         settings.validate()?;
         if spec.objects.is_empty() || spec.objects.len() > MAX_OBJECTS {
             return Err(RenderError::ObjectCount(spec.objects.len()));
@@ -161,7 +170,7 @@ impl Renderer {
             spec: spec.clone(),
             settings: *settings,
             backdrop: Backdrop::new(spec.background, w, h, settings.seed),
-            paths: motion::plan(spec, w, h, settings.seed, spread),
+            paths: motion::plan(spec, w, h, settings.seed, layout),
             r0,
             style: Style {
                 outline: if spec.background.is_dark() {

@@ -81,6 +81,9 @@ pub fn mini(args: &TrainMiniArgs, quiet: bool) -> anyhow::Result<()> {
     if let Some(spread) = args.layout_spread {
         recipe.layout_spread = spread;
     }
+    if let Some(spread) = args.region_spread {
+        recipe.region_spread = Some(spread);
+    }
     if let Some(planes) = args.position_planes {
         recipe.position_planes = planes;
     }
