@@ -137,6 +137,29 @@ pub struct Scores {
     pub count: Score,
     /// Motion accuracy per asked motion.
     pub motion_by_kind: BTreeMap<String, Score>,
+    /// Of the objects whose colour was found, those that moved as asked: whether the motion
+    /// is lost where the object is drawn or with the object.
+    pub motion_of_found: Score,
+    /// Colour and motion per prompt size ("one object", "two objects").
+    pub by_prompt_size: BTreeMap<String, ColourAndMotion>,
+}
+
+/// Colour and motion scores of one group of objects.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct ColourAndMotion {
+    /// Objects whose colour was found.
+    pub colour: Score,
+    /// Objects that moved as asked.
+    pub motion: Score,
+}
+
+/// The name of a prompt's size in [`Scores::by_prompt_size`].
+fn prompt_size(objects: usize) -> String {
+    match objects {
+        1 => "one object".into(),
+        2 => "two objects".into(),
+        n => format!("{n} objects"),
+    }
 }
 
 /// Scores the verdicts.
@@ -152,6 +175,15 @@ pub fn score(clips: &[ClipVerdict]) -> Scores {
                 .entry(o.asked.2.clone())
                 .or_default()
                 .add(o.motion);
+            if o.colour {
+                scores.motion_of_found.add(o.motion);
+            }
+            let size = scores
+                .by_prompt_size
+                .entry(prompt_size(clip.objects.len()))
+                .or_default();
+            size.colour.add(o.colour);
+            size.motion.add(o.motion);
         }
         if clip.objects.len() == 2 {
             scores.count.add(clip.objects.iter().all(|o| o.colour));

@@ -126,3 +126,34 @@ fn the_world_first_frame_shows_the_prompts_objects_at_the_native_size() {
         "{found} of {objects} objects seen"
     );
 }
+
+/// The scores split by prompt size and count the motion of found objects apart: a clip with
+/// one object found and moving, and a two-object clip with one object found, not moving.
+#[test]
+fn scores_split_by_prompt_size_and_by_whether_the_object_was_found() {
+    let verdict = |colour: bool, motion: bool| kino_train::eval::ObjectVerdict {
+        asked: ("red".into(), "ball".into(), "left".into()),
+        colour,
+        seen_motion: None,
+        motion,
+        seen_shape: None,
+        shape: false,
+    };
+    let clip = |objects| kino_train::eval::ClipVerdict {
+        prompt: String::new(),
+        seed: 0,
+        objects,
+        frames: Vec::new(),
+    };
+    let scores = score(&[
+        clip(vec![verdict(true, true)]),
+        clip(vec![verdict(true, false), verdict(false, false)]),
+    ]);
+    let pair = |s: kino_train::eval::Score| (s.correct, s.total);
+    assert_eq!(pair(scores.motion_of_found), (1, 2));
+    let one = scores.by_prompt_size["one object"];
+    let two = scores.by_prompt_size["two objects"];
+    assert_eq!((pair(one.colour), pair(one.motion)), ((1, 1), (1, 1)));
+    assert_eq!((pair(two.colour), pair(two.motion)), ((1, 2), (0, 2)));
+    assert_eq!(pair(scores.count), (0, 1));
+}

@@ -131,6 +131,11 @@ pub fn mini(args: &EvalMiniArgs, quiet: bool) -> anyhow::Result<()> {
     for (kind, s) in &scores.motion_by_kind {
         row(&format!("  motion: {kind}"), s);
     }
+    row("  motion, colour found", &scores.motion_of_found);
+    for (size, s) in &scores.by_prompt_size {
+        row(&format!("  colour: {size}"), &s.colour);
+        row(&format!("  motion: {size}"), &s.motion);
+    }
     let (w, h) = (defaults.width as u32, defaults.height as u32);
     if let Some((sheet, labels)) = eval::worst_case_sheet(&clips, w, h, 12, 4) {
         let tmp = args.sheet.with_extension("png.tmp");
