@@ -9,10 +9,10 @@
 //! A layout spread in `[0, 1]` scales every one of those random choices about its middle:
 //! 1 is the full variety above, 0 the one canonical layout of a scene (centred start,
 //! the middle bounce height, the first object in the first region; the halves swap with
-//! chance `spread^2 / 2`, so a narrow spread almost never swaps them). [`LayoutSpread`] can
-//! set the paths' spread and the halves' apart. A narrow spread makes
-//! a scene's layout nearly a function of its caption (a training-data option; whether it
-//! helps a small model is an open question: one kino-mini run at 0.25 scored below 1).
+//! chance `spread^2 / 2`, so a narrow spread almost never swaps them; [`LayoutSpread`] sets
+//! the paths' spread and the halves' apart). A narrow spread makes a scene's layout nearly a
+//! function of its caption (a training-data option; kino-mini's model card has what it did
+//! to its scores).
 //!
 //! Two objects get disjoint regions, so they never overlap: left and right halves when one
 //! moves vertically (up, down, bouncing) and neither horizontally, so vertical travel gets the
