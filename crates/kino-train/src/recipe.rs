@@ -86,8 +86,11 @@ pub struct Recipe {
     /// `kino_world::Renderer::with_layout_spread`): 1 is the world's full variety, 0 one
     /// layout per scene. Captions never say where an object is, so a wide spread asks the
     /// model for a many-moded choice of position; a narrow one makes the layout nearly a
-    /// function of the caption, at the price of variety. Measured: a 2,000-step run at 0.25
-    /// scored below the shipped (spread 1) one, colour 48% and motion 4% against 56% and 9%.
+    /// function of the caption, at the price of variety. Measured: a 2,000-step pixel-space
+    /// run at 0.25 scored below the then shipped (spread 1) one, colour 48% and motion 4%
+    /// against 56% and 9%; the latent `recipes/latent-layout.json` at 0.3 moved single
+    /// objects as asked more often (44% against 33%) but drew two objects in one colour
+    /// (see [`Recipe::region_spread`] and the model card).
     #[serde(default = "default_layout_spread")]
     pub layout_spread: f64,
     /// How freely two objects swap halves of the frame (`kino_world::LayoutSpread::regions`:
