@@ -60,6 +60,31 @@ fn losses(state: &Path) -> Vec<f32> {
         .collect()
 }
 
+/// A tiny latent model's clip of one prompt from text, then from that clip's first frame
+/// (image to video); both must be 4 frames of 16x16. Returns the text-only clip and its request.
+fn text_then_image_to_video(
+    pipeline: &Pipeline,
+    seed: u64,
+) -> (kino_pipeline::GeneratedVideo, GenerateRequest) {
+    let request = GenerateRequest {
+        seed,
+        output_size: None,
+        ..pipeline
+            .defaults()
+            .request("a red ball moving left on the sea")
+    };
+    let clip = pipeline.generate(&request, &mut NoProgress).unwrap();
+    assert_eq!(clip.dims().unwrap(), (4, 16, 16));
+    let given = GenerateRequest {
+        first_frame: Some(clip.frames.get(0).unwrap()),
+        keyframe_first: false,
+        ..request.clone()
+    };
+    let continued = pipeline.generate(&given, &mut NoProgress).unwrap();
+    assert_eq!(continued.dims().unwrap(), (4, 16, 16));
+    (clip, request)
+}
+
 #[test]
 fn the_autoencoder_learns_first_and_the_pipeline_runs_the_exported_model() {
     let dir = tempfile::tempdir().unwrap();
@@ -88,35 +113,13 @@ fn the_autoencoder_learns_first_and_the_pipeline_runs_the_exported_model() {
     assert_eq!(rules.folded_frames, Some(4));
     assert_eq!(rules.latent_shape(16, 16, 4), [1, 4, 1, 8, 8]);
     assert!(pipeline.takes_first_frame());
-    let request = GenerateRequest {
-        seed: 5,
-        output_size: None,
-        ..pipeline
-            .defaults()
-            .request("a red ball moving left on the sea")
-    };
-    let clip = pipeline.generate(&request, &mut NoProgress).unwrap();
-    assert_eq!(clip.dims().unwrap(), (4, 16, 16));
+    // Image to video: the first frame is coded through the autoencoder as training codes it.
+    let (clip, request) = text_then_image_to_video(&pipeline, 5);
     let again = pipeline.generate(&request, &mut NoProgress).unwrap();
     assert_eq!(kino_testkit::max_abs_diff(&clip.frames, &again.frames), 0.0);
     // The decoder draws four different frames, not one picture repeated.
     let f0 = clip.frames.get(0).unwrap();
     assert!(kino_testkit::max_abs_diff(&f0, &clip.frames.get(3).unwrap()) > 0.0);
-
-    // Image to video: the first frame is coded through the autoencoder as training codes it.
-    let given = GenerateRequest {
-        first_frame: Some(f0),
-        keyframe_first: false,
-        ..request.clone()
-    };
-    assert_eq!(
-        pipeline
-            .generate(&given, &mut NoProgress)
-            .unwrap()
-            .dims()
-            .unwrap(),
-        (4, 16, 16)
-    );
     // Another frame count is refused, naming the field and the count the model takes.
     let wrong = GenerateRequest {
         frames: 8,
@@ -151,28 +154,7 @@ fn a_latent_run_with_position_planes_exports_a_model_the_pipeline_feeds_them_to(
     assert_eq!(config["in_channels"], 4 + 1 + 4 + 3);
     let pipeline = Pipeline::load(&summary.model_dir, &LoadOptions::default()).unwrap();
     assert!(pipeline.takes_positions() && pipeline.takes_first_frame());
-    let request = GenerateRequest {
-        seed: 2,
-        output_size: None,
-        ..pipeline
-            .defaults()
-            .request("a red ball moving left on the sea")
-    };
-    let clip = pipeline.generate(&request, &mut NoProgress).unwrap();
-    assert_eq!(clip.dims().unwrap(), (4, 16, 16));
-    let given = GenerateRequest {
-        first_frame: Some(clip.frames.get(0).unwrap()),
-        keyframe_first: false,
-        ..request
-    };
-    assert_eq!(
-        pipeline
-            .generate(&given, &mut NoProgress)
-            .unwrap()
-            .dims()
-            .unwrap(),
-        (4, 16, 16)
-    );
+    text_then_image_to_video(&pipeline, 2);
 }
 
 #[test]
