@@ -318,15 +318,21 @@ mod tests {
         assert!(a.cy - top > 40.0, "{} -> {top}", a.cy);
     }
 
-    #[test]
-    fn layout_spread_narrows_the_seeds_layouts_about_the_canonical_one() {
-        let spec = SceneSpec::new(
+    /// A red ball moving left and a still blue star on the sky: the two halves are top and
+    /// bottom.
+    fn left_mover_and_still_star() -> SceneSpec {
+        SceneSpec::new(
             vec![
                 Object::new(Colour::Red, Shape::Ball, Motion::Left),
                 Object::new(Colour::Blue, Shape::Star, Motion::Still),
             ],
             Background::Sky,
-        );
+        )
+    }
+
+    #[test]
+    fn layout_spread_narrows_the_seeds_layouts_about_the_canonical_one() {
+        let spec = left_mover_and_still_star();
         let start = |seed: u64, spread: f32| {
             let paths = plan(&spec, 100, 100, seed, LayoutSpread::uniform(spread));
             (paths[0].pose(0.0), paths[1].pose(0.0))
@@ -361,13 +367,7 @@ mod tests {
 
     #[test]
     fn the_halves_can_swap_freely_while_the_paths_stay_narrow() {
-        let spec = SceneSpec::new(
-            vec![
-                Object::new(Colour::Red, Shape::Ball, Motion::Left),
-                Object::new(Colour::Blue, Shape::Star, Motion::Still),
-            ],
-            Background::Sky,
-        );
+        let spec = left_mover_and_still_star();
         let layout = LayoutSpread {
             paths: 0.0,
             regions: 1.0,
