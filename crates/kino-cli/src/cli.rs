@@ -453,6 +453,10 @@ pub struct BenchTrainArgs {
     /// for the same warm-up and timed steps.
     #[arg(long, value_name = "FILE")]
     pub recipe: Option<PathBuf>,
+    /// Take the autoencoder from this model folder (as `kino train mini --autoencoder-from`)
+    /// and time the DiT stage alone.
+    #[arg(long, value_name = "DIR")]
+    pub autoencoder_from: Option<PathBuf>,
 }
 
 /// `kino bench dit`

@@ -64,7 +64,7 @@ pub fn run(args: &BenchTrainArgs, quiet: bool) -> anyhow::Result<()> {
         checkpoint_every: total,
         samples: false,
         export: None,
-        autoencoder_from: None,
+        autoencoder_from: args.autoencoder_from.clone(),
     };
     let mut clock = StepClock {
         last: Instant::now(),
@@ -87,12 +87,14 @@ pub fn run(args: &BenchTrainArgs, quiet: bool) -> anyhow::Result<()> {
         recipe.tokens(),
         candle_core::utils::get_num_threads()
     );
-    let stage_names: &[&str] = if recipe.autoencoder.is_some() {
+    let stage_names: &[&str] = if recipe.autoencoder.is_some() && args.autoencoder_from.is_none() {
         &["autoencoder", "dit"]
     } else {
         &["dit"]
     };
-    for (stage, seconds) in stage_names.iter().zip(&clock.stages) {
+    // Stages are reported from the last: a borrowed autoencoder may still report a begin.
+    let skipped = clock.stages.len().saturating_sub(stage_names.len());
+    for (stage, seconds) in stage_names.iter().zip(&clock.stages[skipped..]) {
         let batch = match (&recipe.autoencoder, *stage) {
             (Some(ae), "autoencoder") => ae.batch,
             _ => recipe.batch,

@@ -3,7 +3,9 @@
 
 use crate::ops::{rms_norm, softmax_last_dim};
 use candle_core::{D, Result, Tensor};
-use candle_nn::{Linear, Module, VarBuilder, linear};
+use candle_nn::{Module, VarBuilder};
+
+use crate::linear::{Linear, linear};
 
 use super::rope::{RopeTables, rope};
 

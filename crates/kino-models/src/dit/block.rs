@@ -2,7 +2,9 @@
 //! cross-attention on the text, modulated gated feed-forward.
 
 use candle_core::{D, DType, Result, Tensor};
-use candle_nn::{Linear, Module, VarBuilder, linear};
+use candle_nn::{Module, VarBuilder};
+
+use crate::linear::{Linear, linear};
 
 use super::attention::{AttentionTiles, WanAttention};
 use super::rope::RopeTables;
@@ -23,15 +25,21 @@ pub fn layer_norm(x: &Tensor, affine: Option<(&Tensor, &Tensor)>, eps: f64) -> R
         }
     };
     if let Some((weight, bias)) = affine {
-        let (weight, bias) = (weight.to_dtype(DType::F32)?, bias.to_dtype(DType::F32)?);
-        y = y.broadcast_mul(&weight)?.broadcast_add(&bias)?;
+        // (..., D) as (1, rows, D); weight and bias (D) as (1, 1, D)
+        let d = y.dim(D::Minus1)?;
+        let (weight, bias) = (
+            weight.to_dtype(DType::F32)?.reshape((1, 1, d))?,
+            bias.to_dtype(DType::F32)?.reshape((1, 1, d))?,
+        );
+        let shape = y.shape().clone();
+        y = crate::ops::scale_shift(&y.reshape((1, (), d))?, &weight, &bias)?.reshape(shape)?;
     }
     y.to_dtype(dtype)
 }
 
 /// `x * (1 + scale) + shift`, the adaLN modulation; `scale` and `shift` are `(B, 1, dim)`.
 pub fn modulate(x: &Tensor, shift: &Tensor, scale: &Tensor) -> Result<Tensor> {
-    x.broadcast_mul(&(scale + 1.0)?)?.broadcast_add(shift)
+    crate::ops::scale_shift(x, &(scale + 1.0)?, shift)
 }
 
 /// diffusers' `FeedForward(dim, inner_dim=ffn_dim, activation_fn="gelu-approximate")`:
@@ -127,8 +135,9 @@ impl WanTransformerBlock {
         )?
         .to_dtype(dtype)?;
         let attn = self.attn1.forward(&normed, None, Some(rope_tables))?;
-        let x = (x.to_dtype(DType::F32)? + attn.to_dtype(DType::F32)?.broadcast_mul(&m[2])?)?
-            .to_dtype(dtype)?;
+        let x =
+            crate::ops::gated_add(&x.to_dtype(DType::F32)?, &attn.to_dtype(DType::F32)?, &m[2])?
+                .to_dtype(dtype)?;
 
         let normed = match &self.norm2 {
             Some((w, b)) => layer_norm(&x, Some((w, b)), self.eps)?,
@@ -143,6 +152,7 @@ impl WanTransformerBlock {
         )?
         .to_dtype(dtype)?;
         let ff = self.ffn.forward(&normed)?;
-        (x.to_dtype(DType::F32)? + ff.to_dtype(DType::F32)?.broadcast_mul(&m[5])?)?.to_dtype(dtype)
+        crate::ops::gated_add(&x.to_dtype(DType::F32)?, &ff.to_dtype(DType::F32)?, &m[5])?
+            .to_dtype(dtype)
     }
 }

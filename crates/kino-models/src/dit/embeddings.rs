@@ -2,7 +2,9 @@
 //! embeddings of diffusers' `WanTimeTextImageEmbedding` (text-to-video part).
 
 use candle_core::{DType, Result, Tensor};
-use candle_nn::{Linear, Module, VarBuilder, linear};
+use candle_nn::{Module, VarBuilder};
+
+use crate::linear::{Linear, linear};
 
 use crate::WanTransformerConfig;
 

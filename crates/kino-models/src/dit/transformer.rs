@@ -2,7 +2,9 @@
 //! blocks, modulated output head, unpatchify.
 
 use candle_core::{DType, Result, Tensor};
-use candle_nn::{Linear, Module, VarBuilder, linear};
+use candle_nn::{Module, VarBuilder};
+
+use crate::linear::{Linear, linear};
 
 use super::attention::AttentionTiles;
 use super::block::{WanTransformerBlock, layer_norm, modulate};

@@ -69,7 +69,8 @@ pub(super) fn par_rows(out: &mut [f32], row_len: usize, f: impl Fn(usize, &mut [
 }
 
 /// Like [`par_rows`], but each task also accumulates into a `acc_len`-long vector (for a
-/// gradient summed over rows, such as a norm's weight); returns the sum of all tasks' vectors.
+/// gradient summed over rows, such as a norm's weight); returns the sum of all tasks' vectors,
+/// added in task order (tasks are fixed runs of rows), so the same on any number of threads.
 pub(super) fn par_rows_with_sum(
     out: &mut [f32],
     row_len: usize,
@@ -77,7 +78,8 @@ pub(super) fn par_rows_with_sum(
     f: impl Fn(usize, &mut [f32], &mut [f32]) + Sync,
 ) -> Vec<f32> {
     let per_task = rows_per_task(row_len);
-    out.par_chunks_mut(per_task * row_len)
+    let parts: Vec<Vec<f32>> = out
+        .par_chunks_mut(per_task * row_len)
         .enumerate()
         .map(|(task, chunk)| {
             let mut acc = vec![0f32; acc_len];
@@ -86,11 +88,10 @@ pub(super) fn par_rows_with_sum(
             }
             acc
         })
-        .reduce(
-            || vec![0f32; acc_len],
-            |mut a, b| {
-                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
-                a
-            },
-        )
+        .collect();
+    let mut sum = vec![0f32; acc_len];
+    for part in &parts {
+        sum.iter_mut().zip(part).for_each(|(a, b)| *a += b);
+    }
+    sum
 }

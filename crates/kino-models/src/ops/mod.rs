@@ -6,8 +6,12 @@
 //! while training) the same math runs from differentiable primitives. All paths compute the
 //! same function; the tests compare values and gradients.
 
+mod bias;
+mod channel_norm;
+mod conv;
 mod gelu;
 mod kernel;
+mod modulation;
 mod norm;
 mod rope;
 mod softmax;
@@ -90,6 +94,126 @@ pub fn rope_interleaved(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor
     let y0 = (x0.broadcast_mul(&cos)? - x1.broadcast_mul(&sin)?)?;
     let y1 = (x0.broadcast_mul(&sin)? + x1.broadcast_mul(&cos)?)?;
     Tensor::stack(&[y0, y1], D::Minus1)?.reshape((b, h, n, d))
+}
+
+/// The Wan VAE's channel norm: `x` `(B, C, ...)` divided by its L2 norm over the channel axis
+/// (at least 1e-12), times `scale * gamma` `(C)`, in f32. On the CPU in f32 it is two passes
+/// forward and two back (see `channel_norm.rs`); elsewhere the same formula from primitives.
+pub fn channel_norm(x: &Tensor, gamma: &Tensor, scale: f64) -> Result<Tensor> {
+    let cpu_f32 = x.device().is_cpu() && x.dtype() == DType::F32 && gamma.dtype() == DType::F32;
+    if cpu_f32 && x.rank() >= 2 && gamma.rank() == 1 {
+        let op = channel_norm::ChannelNorm {
+            scale: scale as f32,
+        };
+        return x.contiguous()?.apply_op2(&gamma.contiguous()?, op);
+    }
+    let dtype = x.dtype();
+    let x = x.to_dtype(DType::F32)?;
+    let norm = x.sqr()?.sum_keepdim(1)?.sqrt()?.maximum(1e-12)?;
+    // gamma (C) -> (1, C, 1, ...) for the rank of x
+    let mut shape = vec![1; x.rank()];
+    shape[1] = gamma.dim(0)?;
+    let gamma = (gamma.to_dtype(DType::F32)?.reshape(shape)? * scale)?;
+    x.broadcast_div(&norm)?
+        .broadcast_mul(&gamma)?
+        .to_dtype(dtype)
+}
+
+/// Whether `x` `(B, N, D)` and per-clip vectors `(B, 1, D)` are trained through on the CPU in
+/// f32, where the fused modulation kernels apply.
+fn fused_modulation(x: &Tensor, vectors: &[&Tensor]) -> Result<bool> {
+    let all = || std::iter::once(x).chain(vectors.iter().copied());
+    if !all().any(|t| t.track_op()) || !all().all(|t| t.dtype() == DType::F32) {
+        return Ok(false);
+    }
+    let (b, _, d) = x.dims3()?;
+    Ok(x.device().is_cpu() && vectors.iter().all(|v| v.dims() == [b, 1, d]))
+}
+
+/// `x * scale + shift`, `scale` and `shift` `(B, 1, D)` over `x` `(B, N, D)` (the DiT's adaLN
+/// modulation with `1 + scale`, and an affine norm with `B = 1`). While a gradient is tracked
+/// in f32 on the CPU it is one pass forward and one back (see `modulation.rs`).
+pub fn scale_shift(x: &Tensor, scale: &Tensor, shift: &Tensor) -> Result<Tensor> {
+    if fused_modulation(x, &[scale, shift])? {
+        let (x, scale, shift) = (x.contiguous()?, scale.contiguous()?, shift.contiguous()?);
+        return x.apply_op3(&scale, &shift, modulation::ScaleShift);
+    }
+    x.broadcast_mul(scale)?.broadcast_add(shift)
+}
+
+/// `x + y * gate`, `gate` `(B, 1, D)` over `x` and `y` `(B, N, D)` (the DiT's gated residual
+/// adds), fused for training as [`scale_shift`].
+pub fn gated_add(x: &Tensor, y: &Tensor, gate: &Tensor) -> Result<Tensor> {
+    if x.dims() == y.dims() && fused_modulation(x, &[gate])? && y.dtype() == DType::F32 {
+        let (x, y, gate) = (x.contiguous()?, y.contiguous()?, gate.contiguous()?);
+        return x.apply_op3(&y, &gate, modulation::GatedAdd);
+    }
+    x + y.broadcast_mul(gate)?
+}
+
+/// `x` `(rows, n)` plus `bias` `(n)` on every row. While a gradient is tracked through f32
+/// on the CPU the bias' gradient is a one-pass column sum (see `bias.rs`); elsewhere this is
+/// candle's `broadcast_add`.
+pub fn add_bias(x: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    let tracked = x.track_op() || bias.track_op();
+    let cpu_f32 = x.device().is_cpu() && x.dtype() == DType::F32 && bias.dtype() == DType::F32;
+    if tracked && cpu_f32 && x.rank() == 2 && bias.rank() == 1 {
+        return x
+            .contiguous()?
+            .apply_op2(&bias.contiguous()?, bias::AddBias);
+    }
+    x.broadcast_add(bias)
+}
+
+/// 2D convolution of `x` `(N, C, H, W)` by `weight` `(O, C, k_h, k_w)` plus `bias` `(O)`,
+/// with the same zero `padding` on every side and the same `stride` both ways (candle's
+/// `conv2d` with dilation 1 and one group, then the bias). On the CPU in f32 it runs as tiles
+/// of patches times the weight, forward and backward (see `conv.rs`); elsewhere it is candle's
+/// `conv2d`. Both compute the same sums, in another order.
+pub fn conv2d(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    padding: usize,
+    stride: usize,
+) -> Result<Tensor> {
+    let (n, c, h, w) = x.dims4()?;
+    let (o, wc, kh, kw) = weight.dims4()?;
+    if wc != c || bias.dims() != [o] {
+        candle_core::bail!(
+            "conv2d: weight {:?} and bias {:?} for an input of {c} channels",
+            weight.dims(),
+            bias.dims()
+        );
+    }
+    let geometry = conv::PatchGeometry {
+        batch: n,
+        height: h,
+        width: w,
+        channels: c,
+        out_channels: o,
+        kernel: (kh, kw),
+        stride,
+        padding,
+    };
+    let f32s = [x, weight, bias].iter().all(|t| t.dtype() == DType::F32);
+    if !(x.device().is_cpu() && f32s && geometry.is_valid()) {
+        let bias = bias.reshape((1, o, 1, 1))?;
+        return x
+            .conv2d(weight, padding, stride, 1, 1)?
+            .broadcast_add(&bias);
+    }
+    let (ho, wo) = geometry.output();
+    // (N, C, H, W) -> (N, H, W, C); (O, C, k_h, k_w) -> (O, k_h * k_w * C), the patch order
+    let x = x.permute((0, 2, 3, 1))?.contiguous()?;
+    let weight = weight
+        .permute((0, 2, 3, 1))?
+        .reshape((o, geometry.patch_len()))?;
+    // (N * H' * W', O) -> (N, H', W', O) -> (N, O, H', W')
+    x.apply_op3(&weight, &bias.contiguous()?, conv::Conv2dTiles(geometry))?
+        .reshape((n, ho, wo, o))?
+        .permute((0, 3, 1, 2))?
+        .contiguous()
 }
 
 /// GELU, tanh approximation (candle's `gelu`, diffusers' `gelu-approximate`). While a gradient
@@ -278,5 +402,167 @@ mod tests {
             g_theirs.get(theirs.as_tensor()).unwrap(),
         );
         assert!(max_abs_diff(a, b) < 1e-4, "{}", max_abs_diff(a, b));
+    }
+
+    #[test]
+    fn gathered_conv2d_matches_candles_value_and_gradients() {
+        let dev = Device::Cpu;
+        // (batch, channels, height, width, out, kernel, padding, stride): the autoencoder's
+        // 3x3 convs, its stride-2 downsampling, a 1x1, an odd size and a wide kernel. (candle
+        // 0.11's own backward needs both sides to leave the same remainder at stride 2.)
+        let cases = [
+            (3, 5, 9, 7, 4, (3, 3), 1, 1),
+            (2, 4, 10, 8, 6, (3, 3), 0, 2),
+            (2, 6, 5, 5, 3, (1, 1), 0, 1),
+            (1, 3, 11, 7, 2, (3, 3), 1, 2),
+            (2, 2, 8, 9, 5, (2, 5), 2, 1),
+        ];
+        for (n, c, h, w, o, (kh, kw), padding, stride) in cases {
+            let name = format!("{n}x{c}x{h}x{w} * {o}x{kh}x{kw}, p{padding} s{stride}");
+            let x = Tensor::randn(0f32, 1.0, (n, c, h, w), &dev).unwrap();
+            let k = Tensor::randn(0f32, 0.5, (o, c, kh, kw), &dev).unwrap();
+            let bias = Tensor::randn(0f32, 0.5, o, &dev).unwrap();
+            let (xa, ka) = (Var::from_tensor(&x).unwrap(), Var::from_tensor(&k).unwrap());
+            let (xb, kb) = (Var::from_tensor(&x).unwrap(), Var::from_tensor(&k).unwrap());
+            let (ba, bb) = (
+                Var::from_tensor(&bias).unwrap(),
+                Var::from_tensor(&bias).unwrap(),
+            );
+            let ya = conv2d(
+                xa.as_tensor(),
+                ka.as_tensor(),
+                ba.as_tensor(),
+                padding,
+                stride,
+            )
+            .unwrap();
+            let yb = xb
+                .as_tensor()
+                .conv2d(kb.as_tensor(), padding, stride, 1, 1)
+                .unwrap()
+                .broadcast_add(&bb.as_tensor().reshape((1, o, 1, 1)).unwrap())
+                .unwrap();
+            assert_eq!(ya.dims(), yb.dims(), "{name}: shape");
+            assert!(max_abs_diff(&ya, &yb) < 1e-5, "{name}: values");
+            let inference = conv2d(&x, &k, &bias, padding, stride).unwrap();
+            assert!(max_abs_diff(&inference, &yb) < 1e-5, "{name}: inference");
+            let probe = Tensor::randn(0f32, 1.0, yb.shape(), &dev).unwrap();
+            let (ga, gb) = (grads_of(&ya, &probe), grads_of(&yb, &probe));
+            for (what, a, b) in [
+                ("input", xa.as_tensor(), xb.as_tensor()),
+                ("weight", ka.as_tensor(), kb.as_tensor()),
+                ("bias", ba.as_tensor(), bb.as_tensor()),
+            ] {
+                let (da, db) = (ga.get(a).unwrap(), gb.get(b).unwrap());
+                assert_eq!(da.dims(), db.dims(), "{name}: {what} gradient shape");
+                let diff = max_abs_diff(da, db);
+                assert!(diff < 1e-4, "{name}: {what} gradient off by {diff}");
+            }
+        }
+    }
+
+    #[test]
+    fn two_pass_channel_norm_matches_the_formula_in_value_and_gradients() {
+        let dev = Device::Cpu;
+        // (B, C, T, H, W) with one all-zero position, whose norm is clamped.
+        let x = Tensor::randn(0f32, 1.0, (3, 6, 2, 5, 7), &dev).unwrap();
+        let hole = Tensor::ones((3, 6, 2, 5, 7), DType::F32, &dev)
+            .unwrap()
+            .slice_assign(
+                &[0..1, 0..6, 1..2, 2..3, 3..4],
+                &Tensor::zeros((1, 6, 1, 1, 1), DType::F32, &dev).unwrap(),
+            )
+            .unwrap();
+        let x = (x * hole).unwrap();
+        let gamma = Tensor::randn(1f32, 0.3, 6, &dev).unwrap();
+        let scale = 6f64.sqrt();
+        let formula = |x: &Tensor, g: &Tensor| {
+            let norm = x
+                .sqr()
+                .unwrap()
+                .sum_keepdim(1)
+                .unwrap()
+                .sqrt()
+                .unwrap()
+                .maximum(1e-12)
+                .unwrap();
+            let g = (g.reshape((1, 6, 1, 1, 1)).unwrap() * scale).unwrap();
+            x.broadcast_div(&norm).unwrap().broadcast_mul(&g).unwrap()
+        };
+        let (xa, ga) = (
+            Var::from_tensor(&x).unwrap(),
+            Var::from_tensor(&gamma).unwrap(),
+        );
+        let (xb, gb) = (
+            Var::from_tensor(&x).unwrap(),
+            Var::from_tensor(&gamma).unwrap(),
+        );
+        let ya = channel_norm(xa.as_tensor(), ga.as_tensor(), scale).unwrap();
+        let yb = formula(xb.as_tensor(), gb.as_tensor());
+        assert!(max_abs_diff(&ya, &yb) < 1e-5, "values");
+        let probe = Tensor::randn(0f32, 1.0, x.shape(), &dev).unwrap();
+        let (da, db) = (grads_of(&ya, &probe), grads_of(&yb, &probe));
+        for (what, a, b) in [
+            ("input", xa.as_tensor(), xb.as_tensor()),
+            ("gamma", ga.as_tensor(), gb.as_tensor()),
+        ] {
+            let diff = max_abs_diff(da.get(a).unwrap(), db.get(b).unwrap());
+            assert!(diff < 1e-4, "{what} gradient off by {diff}");
+        }
+    }
+
+    #[test]
+    fn fused_modulations_match_the_formulas_in_value_and_gradients() {
+        let dev = Device::Cpu;
+        // (B, N, D) with enough rows to split across threads, per-clip vectors (B, 1, D).
+        let x = Tensor::randn(0f32, 1.0, (3, 300, 40), &dev).unwrap();
+        let y = Tensor::randn(0f32, 1.0, (3, 300, 40), &dev).unwrap();
+        let u = Tensor::randn(1f32, 0.5, (3, 1, 40), &dev).unwrap();
+        let v = Tensor::randn(0f32, 0.5, (3, 1, 40), &dev).unwrap();
+        let probe = Tensor::randn(0f32, 1.0, x.shape(), &dev).unwrap();
+        type Op = fn(&Tensor, &Tensor, &Tensor, &Tensor) -> Tensor;
+        let cases: [(&str, Op, Op); 2] = [
+            (
+                "scale_shift",
+                |x, _, u, v| scale_shift(x, u, v).unwrap(),
+                |x, _, u, v| x.broadcast_mul(u).unwrap().broadcast_add(v).unwrap(),
+            ),
+            (
+                "gated_add",
+                |x, y, u, _| gated_add(x, y, u).unwrap(),
+                |x, y, u, _| (x + y.broadcast_mul(u).unwrap()).unwrap(),
+            ),
+        ];
+        for (name, fused, formula) in cases {
+            let vars = |t: &Tensor| Var::from_tensor(t).unwrap();
+            let a = [vars(&x), vars(&y), vars(&u), vars(&v)];
+            let b = [vars(&x), vars(&y), vars(&u), vars(&v)];
+            let ya = fused(
+                a[0].as_tensor(),
+                a[1].as_tensor(),
+                a[2].as_tensor(),
+                a[3].as_tensor(),
+            );
+            let yb = formula(
+                b[0].as_tensor(),
+                b[1].as_tensor(),
+                b[2].as_tensor(),
+                b[3].as_tensor(),
+            );
+            assert!(max_abs_diff(&ya, &yb) < 1e-5, "{name}: values");
+            let untracked = fused(&x, &y, &u, &v);
+            assert_eq!(max_abs_diff(&untracked, &yb), 0.0, "{name}: inference");
+            let (ga, gb) = (grads_of(&ya, &probe), grads_of(&yb, &probe));
+            for (i, (va, vb)) in a.iter().zip(&b).enumerate() {
+                match (ga.get(va.as_tensor()), gb.get(vb.as_tensor())) {
+                    (Some(da), Some(db)) => {
+                        let diff = max_abs_diff(da, db);
+                        assert!(diff < 1e-3, "{name}: gradient {i} off by {diff}");
+                    }
+                    (None, None) => {}
+                    _ => panic!("{name}: gradient {i} on one side only"),
+                }
+            }
+        }
     }
 }

@@ -2,7 +2,9 @@
 //! side: bidirectional relative-position buckets, a bias table in every layer, no score scaling.
 
 use candle_core::{DType, Device, Module, Result, Tensor};
-use candle_nn::{Embedding, Linear, VarBuilder, embedding, linear_no_bias};
+use candle_nn::{Embedding, VarBuilder, embedding};
+
+use crate::linear::{Linear, linear_no_bias};
 
 use crate::Umt5Config;
 

@@ -3,7 +3,9 @@
 //! gated-GELU feed-forward), a final RMS norm.
 
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{Embedding, Linear, VarBuilder, linear_no_bias};
+use candle_nn::{Embedding, VarBuilder};
+
+use crate::linear::{Linear, linear_no_bias};
 
 use super::attention::{Umt5Attention, bucket_table, mask_bias};
 use crate::Umt5Config;

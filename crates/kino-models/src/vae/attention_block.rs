@@ -1,7 +1,9 @@
 //! `WanAttentionBlock` (single-head self-attention within each frame) and `WanMidBlock`.
 
 use candle_core::{Result, Tensor};
-use candle_nn::{Conv2d, Module, VarBuilder};
+use candle_nn::{Module, VarBuilder};
+
+use super::conv2d::Conv2d;
 
 use super::cache::FeatCache;
 use super::residual_block::WanResidualBlock;
@@ -19,11 +21,10 @@ pub struct WanAttentionBlock {
 impl WanAttentionBlock {
     /// Loads `norm.gamma` `(dim, 1, 1)`, `to_qkv` `(3 dim, dim, 1, 1)` and `proj`.
     pub fn new(dim: usize, vb: VarBuilder) -> Result<Self> {
-        let cfg = Default::default();
         Ok(Self {
             norm: WanRmsNorm::new(dim, true, vb.pp("norm"))?,
-            to_qkv: candle_nn::conv2d(dim, 3 * dim, 1, cfg, vb.pp("to_qkv"))?,
-            proj: candle_nn::conv2d(dim, dim, 1, cfg, vb.pp("proj"))?,
+            to_qkv: Conv2d::new(dim, 3 * dim, 1, 0, 1, vb.pp("to_qkv"))?,
+            proj: Conv2d::new(dim, dim, 1, 0, 1, vb.pp("proj"))?,
         })
     }
 

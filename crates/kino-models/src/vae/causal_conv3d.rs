@@ -1,4 +1,4 @@
-//! `WanCausalConv3d`: a 3D convolution that is causal in time, built from candle's `conv2d`.
+//! `WanCausalConv3d`: a 3D convolution that is causal in time, built from a 2D convolution.
 
 use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
@@ -9,16 +9,17 @@ use candle_nn::VarBuilder;
 ///
 /// candle has no `conv3d`, so this folds the temporal kernel taps into the input channels and
 /// time into the batch: for each output frame `t` the input frames `t*s_t + k` (`k` over the
-/// `k_t` taps) are stacked on the channel axis, and one `conv2d` with the weight reshaped from
-/// `(O, I, k_t, k_h, k_w)` to `(O, k_t * I, k_h, k_w)` computes every output frame at once. That
-/// is exactly a 3D convolution, in one call (one large matrix product) rather than `k_t` calls
-/// whose results would then be summed; its cost is one `k_t`-fold copy of the input, which the
-/// chunked decode (one latent frame at a time) keeps small.
+/// `k_t` taps) are stacked on the channel axis, and one 2D convolution
+/// ([`crate::ops::conv2d`]) with the weight reshaped from `(O, I, k_t, k_h, k_w)` to
+/// `(O, k_t * I, k_h, k_w)` computes every output frame at once. That is exactly a 3D
+/// convolution, in one call (one large matrix product) rather than `k_t` calls whose results
+/// would then be summed; its cost is one `k_t`-fold copy of the input, which the chunked
+/// decode (one latent frame at a time) keeps small.
 #[derive(Debug, Clone)]
 pub struct WanCausalConv3d {
     /// `(O, k_t * I, k_h, k_w)`: the taps in time order, each a block of `I` channels.
     weight: Tensor,
-    /// `(1, O, 1, 1)`.
+    /// `(O)`.
     bias: Tensor,
     kernel_t: usize,
     stride_t: usize,
@@ -46,7 +47,7 @@ impl WanCausalConv3d {
             .permute((0, 2, 1, 3, 4))?
             .reshape((out_dim, kt * in_dim, ks, ks))?
             .contiguous()?;
-        let bias = vb.get(out_dim, "bias")?.reshape((1, out_dim, 1, 1))?;
+        let bias = vb.get(out_dim, "bias")?;
         Ok(Self {
             weight,
             bias,
@@ -125,9 +126,7 @@ impl WanCausalConv3d {
         } else {
             self.weight.narrow(1, skipped * c, used * c)?.contiguous()?
         };
-        let y = frames
-            .conv2d(&weight, self.pad_s, self.stride_s, 1, 1)?
-            .broadcast_add(&self.bias)?;
+        let y = crate::ops::conv2d(&frames, &weight, &self.bias, self.pad_s, self.stride_s)?;
         // (B * T_out, O, H', W') -> (B, O, T_out, H', W')
         let (_, o, ho, wo) = y.dims4()?;
         y.reshape((b, t_out, o, ho, wo))?.permute((0, 2, 1, 3, 4))

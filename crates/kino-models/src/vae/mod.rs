@@ -34,6 +34,7 @@
 mod attention_block;
 mod cache;
 mod causal_conv3d;
+mod conv2d;
 mod decoder;
 mod encoder;
 mod resample;

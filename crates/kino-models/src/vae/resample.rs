@@ -1,10 +1,11 @@
 //! `WanResample`: spatial (and temporal) up- and down-sampling.
 
 use candle_core::{Result, Tensor};
-use candle_nn::{Conv2d, Conv2dConfig, Module, VarBuilder};
+use candle_nn::{Module, VarBuilder};
 
 use super::cache::{FeatCache, Slot, keep_frames};
 use super::causal_conv3d::{WanCausalConv3d, last_frames};
+use super::conv2d::Conv2d;
 
 /// Which resampling a [`WanResample`] does (the reference's `mode` string).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,23 +36,12 @@ impl WanResample {
     /// Loads `resample.1.{weight,bias}` and, for the 3D modes, `time_conv.{weight,bias}`.
     /// Upsampling halves the channels (`upsample_out_dim = dim // 2`, the reference default).
     pub fn new(dim: usize, mode: ResampleMode, vb: VarBuilder) -> Result<Self> {
-        let (out_dim, cfg) = match mode {
-            ResampleMode::Upsample2d | ResampleMode::Upsample3d => (
-                dim / 2,
-                Conv2dConfig {
-                    padding: 1,
-                    ..Default::default()
-                },
-            ),
-            ResampleMode::Downsample2d | ResampleMode::Downsample3d => (
-                dim,
-                Conv2dConfig {
-                    stride: 2,
-                    ..Default::default()
-                },
-            ),
+        // (output channels, padding, stride)
+        let (out_dim, padding, stride) = match mode {
+            ResampleMode::Upsample2d | ResampleMode::Upsample3d => (dim / 2, 1, 1),
+            ResampleMode::Downsample2d | ResampleMode::Downsample3d => (dim, 0, 2),
         };
-        let conv = candle_nn::conv2d(dim, out_dim, 3, cfg, vb.pp("resample").pp(1))?;
+        let conv = Conv2d::new(dim, out_dim, 3, padding, stride, vb.pp("resample").pp(1))?;
         let time_conv = match mode {
             ResampleMode::Upsample3d => Some(WanCausalConv3d::new(
                 dim,

@@ -30,15 +30,6 @@ impl WanRmsNorm {
 
     /// `x` `(B, C, ...)` -> the same shape.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let dtype = x.dtype();
-        let x = x.to_dtype(DType::F32)?;
-        let norm = x.sqr()?.sum_keepdim(1)?.sqrt()?.maximum(1e-12)?;
-        // gamma (C) -> (1, C, 1, ...) for the rank of x
-        let mut shape = vec![1; x.rank()];
-        shape[1] = self.gamma.dim(0)?;
-        let gamma = (self.gamma.reshape(shape)? * self.scale)?;
-        x.broadcast_div(&norm)?
-            .broadcast_mul(&gamma)?
-            .to_dtype(dtype)
+        crate::ops::channel_norm(x, &self.gamma, self.scale)
     }
 }
