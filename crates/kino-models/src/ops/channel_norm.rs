@@ -9,7 +9,7 @@
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
-use super::kernel::{contiguous_f32, par_rows, par_rows_with_sum};
+use super::kernel::{contiguous_f32, par_rows, par_rows_with_sum, unpack_gradients};
 
 /// The smallest norm divided by (`F.normalize`'s `eps`).
 const MIN_NORM: f32 = 1e-12;
@@ -111,12 +111,8 @@ impl CustomOp2 for ChannelNorm {
             &grad_res.contiguous()?,
             &ChannelNormGrad { scale: self.scale },
         )?;
-        let n = x.elem_count();
-        let dx = both.narrow(0, 0, n)?.reshape(x.shape())?;
-        let dgamma = both
-            .narrow(0, n, gamma.elem_count())?
-            .reshape(gamma.shape())?;
-        Ok((Some(dx), Some(dgamma)))
+        let [dx, dgamma] = unpack_gradients(&both, [x, gamma])?;
+        Ok((dx, dgamma))
     }
 }
 

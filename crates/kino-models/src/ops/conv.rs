@@ -16,7 +16,7 @@
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::kernel::contiguous_f32;
+use super::kernel::{contiguous_f32, unpack_gradients};
 
 /// Output pixels per tile: a `TILE x k_h k_w C` patch matrix of a few hundred KB.
 const TILE: usize = 128;
@@ -293,12 +293,8 @@ impl CustomOp3 for Conv2dTiles {
         let both = x
             .contiguous()?
             .apply_op2_no_bwd(&grad, &Conv2dParamGrad(self.0))?;
-        let w_len = weight.elem_count();
-        let dw = both.narrow(0, 0, w_len)?.reshape(weight.shape())?;
-        let db = both
-            .narrow(0, w_len, bias.elem_count())?
-            .reshape(bias.shape())?;
-        Ok((Some(dx), Some(dw), Some(db)))
+        let [dw, db] = unpack_gradients(&both, [weight, bias])?;
+        Ok((Some(dx), dw, db))
     }
 }
 

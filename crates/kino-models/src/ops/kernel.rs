@@ -1,7 +1,7 @@
 //! Plumbing shared by the fused CPU kernels: borrowing a contiguous f32 slice from candle's
 //! storage, and splitting elementwise or row-wise work across candle's CPU threads.
 
-use candle_core::{CpuStorage, Layout, Result};
+use candle_core::{CpuStorage, Layout, Result, Tensor};
 use rayon::prelude::*;
 
 /// The f32 slice of a contiguous CPU storage.
@@ -94,4 +94,20 @@ pub(super) fn par_rows_with_sum(
         sum.iter_mut().zip(part).for_each(|(a, b)| *a += b);
     }
     sum
+}
+
+/// Splits a backward kernel's one flat output (several gradients written one after another,
+/// so that one pass makes them all) into tensors shaped like `like`, in order.
+pub(super) fn unpack_gradients<const N: usize>(
+    packed: &Tensor,
+    like: [&Tensor; N],
+) -> Result<[Option<Tensor>; N]> {
+    let mut start = 0;
+    let mut out = [const { None }; N];
+    for (slot, t) in out.iter_mut().zip(like) {
+        let len = t.elem_count();
+        *slot = Some(packed.narrow(0, start, len)?.reshape(t.shape())?);
+        start += len;
+    }
+    Ok(out)
 }

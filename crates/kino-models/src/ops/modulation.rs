@@ -7,7 +7,7 @@
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
-use super::kernel::{contiguous_f32, par_rows, par_rows_with_sum};
+use super::kernel::{contiguous_f32, par_rows, par_rows_with_sum, unpack_gradients};
 
 /// `(B, N, D)` of `x`, checked against `(B, 1, D)` vectors of `vector_len` values.
 fn dims(layout: &Layout, vector_len: usize, op: &str) -> Result<(usize, usize, usize)> {
@@ -76,13 +76,8 @@ impl CustomOp3 for ScaleShift {
             &grad_res.contiguous()?,
             &ScaleShiftGrad,
         )?;
-        let (len, vector) = (x.elem_count(), scale.elem_count());
-        let dx = all.narrow(0, 0, len)?.reshape(x.shape())?;
-        let dscale = all.narrow(0, len, vector)?.reshape(scale.shape())?;
-        let dshift = all
-            .narrow(0, len + vector, vector)?
-            .reshape(shift.shape())?;
-        Ok((Some(dx), Some(dscale), Some(dshift)))
+        let [dx, dscale, dshift] = unpack_gradients(&all, [x, scale, shift])?;
+        Ok((dx, dscale, dshift))
     }
 }
 
@@ -179,12 +174,8 @@ impl CustomOp3 for GatedAdd {
         let both = y
             .contiguous()?
             .apply_op3_no_bwd(&gate.contiguous()?, &grad, &GatedAddGrad)?;
-        let len = y.elem_count();
-        let dy = both.narrow(0, 0, len)?.reshape(y.shape())?;
-        let dgate = both
-            .narrow(0, len, gate.elem_count())?
-            .reshape(gate.shape())?;
-        Ok((Some(grad), Some(dy), Some(dgate)))
+        let [dy, dgate] = unpack_gradients(&both, [y, gate])?;
+        Ok((Some(grad), dy, dgate))
     }
 }
 

@@ -4,7 +4,7 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
-use super::kernel::{contiguous_f32, paired_f32, par_rows, par_rows_with_sum};
+use super::kernel::{contiguous_f32, paired_f32, par_rows, par_rows_with_sum, unpack_gradients};
 
 /// The length of the last axis of `layout`, checked to divide `len`.
 fn row_len(layout: &Layout, len: usize, op: &str) -> Result<usize> {
@@ -68,16 +68,13 @@ impl CustomOp2 for RmsNorm {
         _res: &Tensor,
         grad_res: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let d = weight.elem_count();
-        let rows = x.elem_count() / d;
         let both = x.contiguous()?.apply_op3_no_bwd(
             &weight.contiguous()?,
             &grad_res.contiguous()?,
             &RmsNormGrad { eps: self.eps },
         )?;
-        let dx = both.narrow(0, 0, rows)?.reshape(x.shape())?;
-        let dw = both.narrow(0, rows, 1)?.reshape(weight.shape())?;
-        Ok((Some(dx), Some(dw)))
+        let [dx, dw] = unpack_gradients(&both.flatten_all()?, [x, weight])?;
+        Ok((dx, dw))
     }
 }
 
