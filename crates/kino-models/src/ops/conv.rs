@@ -4,7 +4,8 @@
 //! backward runs a `conv_transpose2d` for the input's gradient and a second `conv2d`, whose
 //! kernel is the whole output gradient, for the weight's; a bias broadcast over the batch and
 //! the pixels adds a strided reduction. For the small autoencoder kino-mini trains (and
-//! encodes every DiT batch with) those were a third of a step. Here the input is laid out
+//! encodes every DiT batch with) those were two thirds of its training step and a quarter of
+//! a DiT step. Here the input is laid out
 //! channels-last; each task gathers a tile of [`TILE`] output pixels' `k_h x k_w` runs of
 //! channels into a small patch matrix (which stays in cache) and multiplies it by the weight
 //! with `gemm`, the matrix kernels candle itself uses. The backward rebuilds the same tiles:

@@ -1,10 +1,12 @@
 //! Fused operations that also train. Inference (no gradient tracked through the input) uses
-//! candle's fused kernels, so the engine's parity with the reference is untouched. Training
+//! candle's own operations (its fused kernels for softmax, RMSNorm and RoPE). Training
 //! kino-mini on the CPU in f32 uses our one-pass kernels with one-pass backwards (candle 0.11's
 //! fused softmax, RMSNorm and RoPE have no backward, and built from primitives each is several
-//! full-size passes that dominate a small model's step). Elsewhere (another device or dtype
-//! while training) the same math runs from differentiable primitives. All paths compute the
-//! same function; the tests compare values and gradients.
+//! full-size passes that dominate a small model's step). The 2D convolution and the VAE's
+//! channel norm use ours on the CPU in f32 for inference too (candle's are slow forward as
+//! well); the Wan 2.1 VAE parity fixtures check them there. Elsewhere (another device or dtype)
+//! the same math runs from candle's operations. All paths compute the same function; the
+//! tests compare values and gradients.
 
 mod bias;
 mod channel_norm;
