@@ -9,7 +9,7 @@
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
-use super::kernel::{contiguous_f32, par_rows, par_rows_with_sum, unpack_gradients};
+use super::kernel::{contiguous_f32, paired_f32, par_rows, par_rows_with_sum, unpack_gradients};
 
 /// The smallest norm divided by (`F.normalize`'s `eps`).
 const MIN_NORM: f32 = 1e-12;
@@ -130,18 +130,9 @@ impl CustomOp3 for ChannelNormGrad {
         d_storage: &CpuStorage,
         d_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(x_storage, x_layout, self.name())?;
+        let (x, grad) = paired_f32((x_storage, x_layout), (d_storage, d_layout), self.name())?;
         let gamma = contiguous_f32(g_storage, g_layout, self.name())?;
-        let grad = contiguous_f32(d_storage, d_layout, self.name())?;
         let (_, c, s) = geometry(x_layout, gamma.len(), self.name())?;
-        if grad.len() != x.len() {
-            candle_core::bail!(
-                "{}: {} gradients for {} values",
-                self.name(),
-                grad.len(),
-                x.len()
-            );
-        }
         let mut out = vec![0f32; x.len() + c];
         if s == 0 {
             return Ok((CpuStorage::F32(out), Shape::from(x.len() + c)));

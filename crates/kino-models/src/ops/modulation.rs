@@ -7,7 +7,7 @@
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
-use super::kernel::{contiguous_f32, par_rows, par_rows_with_sum, unpack_gradients};
+use super::kernel::{contiguous_f32, paired_f32, par_rows, par_rows_with_sum, unpack_gradients};
 
 /// `(B, N, D)` of `x`, checked against `(B, 1, D)` vectors of `vector_len` values.
 fn dims(layout: &Layout, vector_len: usize, op: &str) -> Result<(usize, usize, usize)> {
@@ -95,18 +95,9 @@ impl CustomOp3 for ScaleShiftGrad {
         g_storage: &CpuStorage,
         g_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(x_storage, x_layout, self.name())?;
+        let (x, grad) = paired_f32((x_storage, x_layout), (g_storage, g_layout), self.name())?;
         let scale = contiguous_f32(s_storage, s_layout, self.name())?;
-        let grad = contiguous_f32(g_storage, g_layout, self.name())?;
         let (_, n, d) = dims(x_layout, scale.len(), self.name())?;
-        if grad.len() != x.len() {
-            candle_core::bail!(
-                "{}: {} gradients for {} values",
-                self.name(),
-                grad.len(),
-                x.len()
-            );
-        }
         let vector = scale.len();
         let mut out = vec![0f32; x.len() + 2 * vector];
         let (dx, rest) = out.split_at_mut(x.len());
@@ -193,18 +184,9 @@ impl CustomOp3 for GatedAddGrad {
         d_storage: &CpuStorage,
         d_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let y = contiguous_f32(y_storage, y_layout, self.name())?;
+        let (y, grad) = paired_f32((y_storage, y_layout), (d_storage, d_layout), self.name())?;
         let gate = contiguous_f32(g_storage, g_layout, self.name())?;
-        let grad = contiguous_f32(d_storage, d_layout, self.name())?;
         let (_, n, d) = dims(y_layout, gate.len(), self.name())?;
-        if grad.len() != y.len() {
-            candle_core::bail!(
-                "{}: {} gradients for {} values",
-                self.name(),
-                grad.len(),
-                y.len()
-            );
-        }
         let vector = gate.len();
         let mut out = vec![0f32; y.len() + vector];
         let (dy, rest) = out.split_at_mut(y.len());
