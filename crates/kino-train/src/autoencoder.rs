@@ -198,8 +198,26 @@ impl ClipAutoencoder {
 
     /// Clips `(B, 3, T, H, W)` in `[-1, 1]` from normalised latents.
     pub fn decode(&self, latents: &Tensor) -> Result<Tensor> {
+        kino_models::vae::unfold_frames(&self.decode_folded(latents)?, self.frames)
+    }
+
+    /// The decoder's output (frames folded into channels) for normalised latents.
+    fn decode_folded(&self, latents: &Tensor) -> Result<Tensor> {
         let z = kino_models::vae::denormalize_latents(&self.config, latents)?;
-        kino_models::vae::unfold_frames(&self.vae.decode(&z)?, self.frames)
+        self.vae.decode(&z)
+    }
+
+    /// How far the clips decoded from `latents` are from `clips` `(B, 3, T, H, W)`, whose
+    /// object pixels `objects` `(B, 1, T, H, W)` marks: the autoencoder's own reconstruction
+    /// error (`ae`'s object and motion weights), differentiable in `latents`.
+    pub fn decoded_error(
+        &self,
+        latents: &Tensor,
+        clips: &Tensor,
+        objects: &Tensor,
+        ae: &AutoencoderRecipe,
+    ) -> Result<Tensor> {
+        clip_error(&self.decode_folded(latents)?, clips, objects, ae)
     }
 }
 
@@ -271,24 +289,7 @@ fn loss(
     if ae.latent_noise > 0.0 {
         z = (&z + (channel_std(&mu)? * ae.latent_noise)?.broadcast_mul(&unit_noise(&mu, rng)?)?)?;
     }
-    let y = vae.decode(&z)?;
-    let objects = batch.objects.repeat((1, RGB, 1, 1, 1))?;
-    let weights = (fold_frames(&objects)? * ae.object_weight)? + 1.0;
-    let mut reconstruction = ((&y - &x)?.sqr()? * weights)?.mean_all()?;
-    let frames = batch.clips.dim(2)?;
-    if ae.motion_weight > 0.0 && frames > 1 {
-        let change = |v: &Tensor| -> Result<Tensor> {
-            v.narrow(2, 1, frames - 1)? - v.narrow(2, 0, frames - 1)?
-        };
-        let y = kino_models::vae::unfold_frames(&y, frames)?;
-        let moved =
-            objects
-                .narrow(2, 1, frames - 1)?
-                .maximum(&objects.narrow(2, 0, frames - 1)?)?;
-        let weights = ((moved * ae.object_weight)? + 1.0)?;
-        let motion = ((change(&y)? - change(&batch.clips)?)?.sqr()? * weights)?.mean_all()?;
-        reconstruction = (reconstruction + (motion * ae.motion_weight)?)?;
-    }
+    let reconstruction = clip_error(&vae.decode(&z)?, &batch.clips, &batch.objects, ae)?;
     let kl = ((mu.sqr()? + logvar.exp()?)? - 1.0)?
         .sub(&logvar)?
         .affine(0.5, 0.0)?
@@ -297,6 +298,39 @@ fn loss(
         .mean_all()?;
     let total = (&reconstruction + (kl * ae.kl_weight)?)?;
     Ok((total, reconstruction))
+}
+
+/// How far a decoded clip is from the clip it should be: the object-weighted squared error
+/// of `decoded` (the decoder's output, frames folded into channels) against `clips` `(B, 3,
+/// T, H, W)` in `[-1, 1]`, plus `motion_weight` times that of its frame-to-frame changes
+/// (object pixels of either frame weighted up). `objects` `(B, 1, T, H, W)` marks object
+/// pixels. The autoencoder's reconstruction loss, and the DiT's decoded loss
+/// ([`Recipe::decoded_weight`]).
+pub(crate) fn clip_error(
+    decoded: &Tensor,
+    clips: &Tensor,
+    objects: &Tensor,
+    ae: &AutoencoderRecipe,
+) -> Result<Tensor> {
+    let x = fold_frames(clips)?;
+    let objects = objects.repeat((1, RGB, 1, 1, 1))?;
+    let weights = (fold_frames(&objects)? * ae.object_weight)? + 1.0;
+    let mut error = ((decoded - &x)?.sqr()? * weights)?.mean_all()?;
+    let frames = clips.dim(2)?;
+    if ae.motion_weight > 0.0 && frames > 1 {
+        let change = |v: &Tensor| -> Result<Tensor> {
+            v.narrow(2, 1, frames - 1)? - v.narrow(2, 0, frames - 1)?
+        };
+        let y = kino_models::vae::unfold_frames(decoded, frames)?;
+        let moved =
+            objects
+                .narrow(2, 1, frames - 1)?
+                .maximum(&objects.narrow(2, 0, frames - 1)?)?;
+        let weights = ((moved * ae.object_weight)? + 1.0)?;
+        let motion = ((change(&y)? - change(clips)?)?.sqr()? * weights)?.mean_all()?;
+        error = (error + (motion * ae.motion_weight)?)?;
+    }
+    Ok(error)
 }
 
 /// Standard-normal noise of `like`'s shape.
@@ -429,12 +463,15 @@ pub fn train_autoencoder(
     }
     let (mean, std) = latent_statistics(&vae, recipe, &device)?;
     let config = ae.vae_config(recipe.frames, mean, std);
-    let weights = vars
+    // Frozen from here on: the network is built on detached copies of the weights, so
+    // neither encoding batches nor a loss through the decoder records their gradients.
+    let weights: Vec<(String, Tensor)> = vars
         .iter()
-        .map(|(name, var)| (name.clone(), var.as_tensor().clone()))
+        .map(|(name, var)| (name.clone(), var.as_tensor().detach()))
         .collect();
+    let frozen = VarBuilder::from_tensors(weights.iter().cloned().collect(), DType::F32, &device);
     Ok(ClipAutoencoder {
-        vae: build(&config, &varmap, &device)?,
+        vae: AutoencoderKlWan::new(&config, frozen)?,
         config,
         weights,
         frames: recipe.frames,

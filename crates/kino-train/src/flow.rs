@@ -14,6 +14,7 @@ use candle_core::{D, DType, Device, Result, Tensor};
 use kino_models::text::WanTokenizer;
 use kino_world::Rng;
 
+use crate::autoencoder::{AutoencoderRecipe, ClipAutoencoder};
 use crate::model::{MiniModel, gaussian};
 use crate::recipe::Recipe;
 
@@ -54,6 +55,9 @@ pub struct DitBatch {
     pub objects: Tensor,
     /// One caption per clip.
     pub captions: Vec<String>,
+    /// For a latent batch, the clips `(B, 3, T, H, W)` and object masks `(B, 1, T, H, W)`
+    /// it was encoded from (what the decoded loss compares against).
+    pub pixels: Option<(Tensor, Tensor)>,
 }
 
 impl DitBatch {
@@ -64,6 +68,7 @@ impl DitBatch {
             clips: batch.clips.clone(),
             objects: batch.objects.clone(),
             captions: batch.captions.clone(),
+            pixels: None,
         })
     }
 
@@ -110,6 +115,7 @@ impl DitBatch {
             first,
             objects,
             captions: batch.captions.clone(),
+            pixels: Some((clips.clone(), batch.objects.clone())),
         })
     }
 }
@@ -175,7 +181,9 @@ impl StepDraws {
 
 /// The flow-matching loss of one batch under `draws` (noise levels, noise, first-frame
 /// conditioning, caption dropout). Object pixels of a clip at noise level `s` weigh
-/// `1 + foreground_weight (1 - s)` times as much as background ones.
+/// `1 + foreground_weight (1 - s)` times as much as background ones. With `autoencoder`
+/// (the frozen one a latent batch was encoded by) and a positive
+/// [`Recipe::decoded_weight`], the decoded loss is added.
 pub fn loss(
     model: &MiniModel,
     tokenizer: &WanTokenizer,
@@ -183,6 +191,7 @@ pub fn loss(
     recipe: &Recipe,
     foreground_weight: f64,
     draws: &StepDraws,
+    autoencoder: Option<&ClipAutoencoder>,
 ) -> Result<Tensor> {
     let clips = &batch.clips;
     let (b, c, t, h, w) = clips.dims5()?;
@@ -252,6 +261,12 @@ pub fn loss(
         b,
         device,
     )?;
+    let decoded = match (autoencoder, &recipe.autoencoder, &batch.pixels) {
+        (Some(frozen), Some(ae), Some((pixels, objects))) if recipe.decoded_weight > 0.0 => {
+            decoded_loss(frozen, ae, recipe, &predicted, pixels, objects, sigmas)?
+        }
+        _ => None,
+    };
     let mut squared = (predicted - clips)?.sqr()?;
     if foreground_weight > 0.0 {
         let per_clip = Tensor::from_vec(
@@ -265,10 +280,40 @@ pub fn loss(
         let pixel_weights = (batch.objects.broadcast_mul(&per_clip)? + 1.0)?;
         squared = squared.broadcast_mul(&pixel_weights)?;
     }
-    squared
+    let latent = squared
         .flatten_from(1)?
         .mean(D::Minus1)?
         .mul(&weights)?
-        .mean_all()?
-        .to_dtype(DType::F32)
+        .mean_all()?;
+    match decoded {
+        Some(decoded) => latent + (decoded * recipe.decoded_weight)?,
+        None => Ok(latent),
+    }?
+    .to_dtype(DType::F32)
+}
+
+/// The decoded loss ([`Recipe::decoded_weight`], unweighted) of the clean latents
+/// `predicted` for the first [`Recipe::decoded_clips`] clips whose noise level is below
+/// [`Recipe::decoded_max_sigma`]; `None` when no clip is.
+fn decoded_loss(
+    frozen: &ClipAutoencoder,
+    ae: &AutoencoderRecipe,
+    recipe: &Recipe,
+    predicted: &Tensor,
+    pixels: &Tensor,
+    objects: &Tensor,
+    sigmas: &[f64],
+) -> Result<Option<Tensor>> {
+    let chosen: Vec<u32> = (0..sigmas.len() as u32)
+        .filter(|&i| sigmas[i as usize] < recipe.decoded_max_sigma)
+        .take(recipe.decoded_clips)
+        .collect();
+    if chosen.is_empty() {
+        return Ok(None);
+    }
+    let index = Tensor::new(chosen.as_slice(), predicted.device())?;
+    let pick = |t: &Tensor| t.index_select(&index, 0);
+    frozen
+        .decoded_error(&pick(predicted)?, &pick(pixels)?, &pick(objects)?, ae)
+        .map(Some)
 }

@@ -191,6 +191,25 @@ pub struct Recipe {
     /// 128-wide tokens, and even a nearly clean input comes back as flat 4x4x4 blocks.
     #[serde(default)]
     pub skip_detail_std: Option<f64>,
+    /// Weight of the decoded loss of a latent recipe (0: none, what checkpoints written
+    /// before the field existed used): for up to [`Recipe::decoded_clips`] clips of a batch
+    /// whose noise level is below [`Recipe::decoded_max_sigma`], the clean latent the DiT
+    /// predicts is decoded by the frozen autoencoder and charged the autoencoder's own
+    /// reconstruction error against the clip (object-weighted, frame-to-frame changes
+    /// included). The latent loss weighs every latent direction alike, while the motion
+    /// lies in directions of small variance that the decoder turns into where an object is
+    /// in each frame; this charges errors by what they do to the video.
+    #[serde(default)]
+    pub decoded_weight: f64,
+    /// The noise levels the decoded loss applies below (above them the best prediction of
+    /// the clean clip is an average of many, which no decoder makes sharp).
+    #[serde(default = "default_decoded_max_sigma")]
+    pub decoded_max_sigma: f64,
+    /// At most this many clips of a batch (the first ones below the noise level) get the
+    /// decoded loss: the decoder's forward and backward cost about a third of a DiT step per
+    /// eight clips.
+    #[serde(default = "default_decoded_clips")]
+    pub decoded_clips: usize,
     /// The clip autoencoder of a latent recipe (`None`: the model works in pixel space). With
     /// one, the DiT learns the autoencoder's latents, one latent picture per clip (time
     /// folded into channels), and the model folder gets a `vae/`.
@@ -271,9 +290,22 @@ impl Default for Recipe {
             keyframe_first: default_keyframe_first(),
             skip_detail_std: None,
             autoencoder: None,
+            decoded_weight: 0.0,
+            decoded_max_sigma: default_decoded_max_sigma(),
+            decoded_clips: default_decoded_clips(),
             export_dtype: ExportDType::F32,
         }
     }
+}
+
+/// Where the decoded loss stops: the median noise level of the shifted training draws.
+fn default_decoded_max_sigma() -> f64 {
+    0.75
+}
+
+/// Clips of a batch that get the decoded loss.
+fn default_decoded_clips() -> usize {
+    8
 }
 
 /// The shipped object weighting (also what checkpoints written before the field existed get).

@@ -210,7 +210,15 @@ pub fn train(
             Some(ae) => flow::DitBatch::latents(&batch, ae, &draws.first_frames)?,
             None => flow::DitBatch::pixels(&batch)?,
         };
-        let loss = flow::loss(&model, &tokenizer, &batch, &recipe, foreground, &draws)?;
+        let loss = flow::loss(
+            &model,
+            &tokenizer,
+            &batch,
+            &recipe,
+            foreground,
+            &draws,
+            autoencoder.as_ref(),
+        )?;
         let grads = loss.backward()?;
         optimiser.step(
             &grads,

@@ -589,3 +589,96 @@ fn a_dit_trained_on_an_imported_autoencoder_is_the_run_that_trained_it() {
         "{error}"
     );
 }
+
+#[test]
+fn the_decoded_loss_charges_the_decoded_clip_for_the_clips_below_its_noise_level() {
+    let device = candle_core::Device::Cpu;
+    let recipe = latent_recipe();
+    let ae_recipe = recipe.autoencoder.clone().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ae = train_autoencoder(
+        &recipe,
+        &AutoencoderRecipe {
+            steps: 6,
+            ..ae_recipe.clone()
+        },
+        dir.path(),
+        None,
+        &mut Quiet,
+    )
+    .unwrap();
+    // The decoded error of a clip's own latents is the autoencoder's reconstruction error,
+    // which a perturbed latent raises.
+    let batch = kino_train::data::world_batch(&recipe, 3, 4, &device).unwrap();
+    let latent = kino_train::flow::DitBatch::latents(&batch, &ae, &[false; 4]).unwrap();
+    let (clips, objects) = latent.pixels.clone().unwrap();
+    let own = ae
+        .decoded_error(&latent.clips, &clips, &objects, &ae_recipe)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    let shifted = (&latent.clips + 0.5).unwrap();
+    let off = ae
+        .decoded_error(&shifted, &clips, &objects, &ae_recipe)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(own > 0.0 && off > own, "own {own}, shifted {off}");
+
+    // The loss adds `decoded_weight` times the decoded term, and nothing when no clip's
+    // noise level is below `decoded_max_sigma`; its gradient reaches the transformer.
+    let tokenizer_file = dir.path().join("tokenizer.json");
+    std::fs::write(
+        &tokenizer_file,
+        kino_train::vocabulary::tokenizer_json().to_string(),
+    )
+    .unwrap();
+    let tokenizer = kino_models::text::WanTokenizer::from_file(&tokenizer_file).unwrap();
+    let model =
+        kino_train::model::MiniModel::new(&recipe, kino_train::vocabulary::pieces().len(), &device)
+            .unwrap();
+    let mut rng = kino_world::Rng::new(5);
+    let mut draws = kino_train::flow::StepDraws::new(&recipe, 4, &mut rng);
+    draws.sigmas = vec![0.2, 0.9, 0.5, 0.95];
+    let loss = |weight: f64, max_sigma: f64| {
+        let recipe = Recipe {
+            decoded_weight: weight,
+            decoded_max_sigma: max_sigma,
+            decoded_clips: 8,
+            ..recipe.clone()
+        };
+        kino_train::flow::loss(&model, &tokenizer, &latent, &recipe, 0.0, &draws, Some(&ae))
+            .unwrap()
+    };
+    let value = |t: &candle_core::Tensor| t.to_scalar::<f32>().unwrap();
+    let plain = value(&loss(0.0, 0.75));
+    let once = value(&loss(1.0, 0.75)) - plain;
+    let twice = value(&loss(2.0, 0.75)) - plain;
+    assert!(once > 0.0, "the decoded term added {once}");
+    assert!(
+        (twice - 2.0 * once).abs() < 1e-4 * once.max(1.0),
+        "weight 2 added {twice}, weight 1 {once}"
+    );
+    assert_eq!(value(&loss(1.0, 0.1)), plain, "no clip is below 0.1");
+    let decoded_only = (loss(1.0, 0.75) - loss(0.0, 0.75)).unwrap();
+    let grads = decoded_only.backward().unwrap();
+    let reached = model
+        .named_vars()
+        .iter()
+        .filter(|(name, _)| name.starts_with("transformer."))
+        .any(|(_, var)| {
+            grads.get(var.as_tensor()).is_some_and(|g| {
+                g.abs()
+                    .unwrap()
+                    .max_all()
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap()
+                    > 0.0
+            })
+        });
+    assert!(
+        reached,
+        "the decoded term's gradient does not reach the transformer"
+    );
+}
