@@ -199,10 +199,10 @@ pub struct Recipe {
     /// included). The latent loss weighs every latent direction alike, while the motion
     /// lies in directions of small variance that the decoder turns into where an object is
     /// in each frame; this charges errors by what they do to the video. Measured at 1
-    /// (`recipes/latent-decoded.json`, on an autoencoder trained to the end of its schedule):
-    /// at step 3,000, colour 73.7% and motion 25.0% against the shipped 68.3% and 33.5% (4
-    /// seeds); the asked colour is drawn more often, the asked direction less. The model card
-    /// has the numbers.
+    /// (`recipes/latent.json`, on an autoencoder trained to the end of its schedule; 4
+    /// seeds): at step 3,000 colour 73.7% and motion 25.0%, at step 4,000 (the shipped
+    /// weights) 73.7% and 37.1%, against 68.3% and 33.5% for the weights before. The model
+    /// card has the numbers.
     #[serde(default)]
     pub decoded_weight: f64,
     /// The noise levels the decoded loss applies below (above them the best prediction of
