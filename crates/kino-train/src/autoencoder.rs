@@ -420,6 +420,7 @@ pub fn train_autoencoder(
         warmup_steps: 100.min(ae.steps / 10),
         layout_spread: ae.layout_spread,
         region_spread: None,
+        one_object_share: kino_world::ONE_OBJECT_SHARE,
         ..recipe.clone()
     };
     let stop = ae.last_step();

@@ -3,7 +3,7 @@
 //! resumed run sees exactly the batches an uninterrupted one would.
 
 use candle_core::{Device, Result, Tensor};
-use kino_world::{RenderSettings, Renderer, Rng, Split, mix64, sample_from};
+use kino_world::{RenderSettings, Renderer, Rng, Split, mix64, sample_from_with};
 
 use crate::recipe::{RGB, Recipe};
 
@@ -108,7 +108,7 @@ pub fn world_batch(recipe: &Recipe, step: usize, batch: usize, device: &Device) 
     let mut objects = Vec::with_capacity(batch * plane);
     let mut captions = Vec::with_capacity(batch);
     for _ in 0..batch {
-        let (spec, caption) = sample_from(&mut rng, Split::Train);
+        let (spec, caption) = sample_from_with(&mut rng, Split::Train, recipe.one_object_share);
         let seed = rng.next_u64();
         // Whole-clip recipes draw nothing more, so their batches are as they always were.
         let offset = match recipe.world_frames {
@@ -204,6 +204,24 @@ mod tests {
         // Batches take windows at several offsets: the object is not always where it starts.
         let batch = world_batch(&windows, 0, 8, &Device::Cpu).unwrap();
         assert_eq!(batch.clips.dims(), &[8, 3, 4, 32, 32]);
+    }
+
+    #[test]
+    fn the_recipes_one_object_share_sets_how_many_captions_name_two_objects() {
+        let objects_named = |one_object_share: f64| {
+            let recipe = Recipe {
+                one_object_share,
+                ..Recipe::default()
+            };
+            let batch = world_batch(&recipe, 3, 6, &Device::Cpu).unwrap();
+            batch
+                .captions
+                .iter()
+                .map(|c| kino_world::parse(c).unwrap().spec.objects.len())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(objects_named(0.0), vec![2; 6]);
+        assert_eq!(objects_named(1.0), vec![1; 6]);
     }
 
     #[test]

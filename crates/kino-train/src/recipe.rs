@@ -100,6 +100,13 @@ pub struct Recipe {
     /// second to place them.
     #[serde(default)]
     pub region_spread: Option<f64>,
+    /// Chance that a training scene is drawn with one object rather than two, before the
+    /// held-out filter (which rejects two-object scenes more often, so at the world's 0.6
+    /// about 36% of training clips show two objects). Lower it to train more on two-object
+    /// scenes, whose motion the shipped weights get wrong far more often than one object's.
+    /// The autoencoder stage always draws the world's mix.
+    #[serde(default = "default_one_object_share")]
+    pub one_object_share: f64,
     /// Whether the transformer's input ends with absolute position planes (frame, row,
     /// column; `kino_models::dit::position_planes`). Wan's 3D RoPE is relative only, so a
     /// small model without them can tell the middle of the frame from its edge only through
@@ -276,6 +283,7 @@ impl Default for Recipe {
             foreground_from_step: default_foreground_from_step(),
             layout_spread: 1.0,
             region_spread: None,
+            one_object_share: default_one_object_share(),
             position_planes: false,
             first_frame_layout: kino_models::dit::FirstFrameLayout::FirstFrameOnly,
             self_attention_gain: 1.7,
@@ -326,6 +334,11 @@ fn default_keyframe_first() -> bool {
 /// A shift head's bias energy as the shift heads first had it (and the local heads have).
 fn default_shift_energy() -> f64 {
     3.0
+}
+
+/// The world's mix, which every run before the field existed was trained on.
+fn default_one_object_share() -> f64 {
+    kino_world::ONE_OBJECT_SHARE
 }
 
 /// Where shift heads looked before the field existed: one token aside.
@@ -668,6 +681,11 @@ mod tests {
         saved.as_object_mut().unwrap().remove("layout_spread");
         let read: Recipe = serde_json::from_value(saved).unwrap();
         assert_eq!(read.layout_spread, 1.0);
+        // ... and on the world's mix of one- and two-object scenes.
+        let mut saved = serde_json::to_value(&recipe).unwrap();
+        saved.as_object_mut().unwrap().remove("one_object_share");
+        let read: Recipe = serde_json::from_value(saved).unwrap();
+        assert_eq!(read.one_object_share, kino_world::ONE_OBJECT_SHARE);
         // ... and without position planes.
         let mut saved = serde_json::to_value(&recipe).unwrap();
         saved.as_object_mut().unwrap().remove("position_planes");

@@ -33,7 +33,8 @@ pub use motion::LayoutSpread;
 pub use render::{Clip, MAX_SIDE, RenderError, RenderSettings, Renderer, render};
 pub use rng::{Rng, mix64};
 pub use sample::{
-    Split, is_held_out, is_held_out_combination, phrase, sample, sample_from, sample_scene,
+    ONE_OBJECT_SHARE, Split, is_held_out, is_held_out_combination, phrase, sample, sample_from,
+    sample_from_with, sample_scene, sample_scene_with,
 };
 pub use scene::{
     Background, Colour, DEFAULT_BACKGROUND, MAX_OBJECTS, Motion, Object, SceneSpec, Shape,

@@ -61,10 +61,25 @@ fn pick<T: Copy>(rng: &mut Rng, items: &[T], fallback: T) -> T {
     rng.pick(items).copied().unwrap_or(fallback)
 }
 
-/// A random scene from either split: one object (60%) or two, uniform attributes.
+/// The world's share of one-object scenes; the rest have two objects.
+pub const ONE_OBJECT_SHARE: f64 = 0.6;
+
+/// A random scene from either split: one object ([`ONE_OBJECT_SHARE`]) or two, uniform
+/// attributes.
 pub fn sample_scene(rng: &mut Rng) -> SceneSpec {
+    sample_scene_with(rng, ONE_OBJECT_SHARE)
+}
+
+/// A random scene from either split with one object at chance `one_object_share` (clamped
+/// to `[0, 1]`), two otherwise, uniform attributes. At [`ONE_OBJECT_SHARE`] it draws what
+/// [`sample_scene`] draws from the same `rng`.
+pub fn sample_scene_with(rng: &mut Rng, one_object_share: f64) -> SceneSpec {
     let background = pick(rng, &Background::ALL, Background::White);
-    let count = if rng.chance(0.6) { 1 } else { 2 };
+    let count = if rng.chance(one_object_share.clamp(0.0, 1.0)) {
+        1
+    } else {
+        2
+    };
     let mut objects: Vec<Object> = Vec::with_capacity(count);
     while objects.len() < count {
         let colour = pick(rng, &Colour::ALL, Colour::Red);
@@ -80,8 +95,14 @@ pub fn sample_scene(rng: &mut Rng) -> SceneSpec {
 
 /// A random scene from `split` and a randomly phrased caption for it, drawn from `rng`.
 pub fn sample_from(rng: &mut Rng, split: Split) -> (SceneSpec, String) {
+    sample_from_with(rng, split, ONE_OBJECT_SHARE)
+}
+
+/// [`sample_from`] with one-object scenes drawn at chance `one_object_share` before the
+/// split's filter (which rejects two-object scenes more often: see the module docs).
+pub fn sample_from_with(rng: &mut Rng, split: Split, one_object_share: f64) -> (SceneSpec, String) {
     loop {
-        let spec = sample_scene(rng);
+        let spec = sample_scene_with(rng, one_object_share);
         if is_held_out(&spec) == (split == Split::HeldOut) {
             let caption = phrase(&spec, rng);
             return (spec, caption);

@@ -2,7 +2,8 @@
 
 use kino_world::{
     Background, Colour, Motion, Object, Rng, Shape, Split, is_held_out, is_held_out_combination,
-    parse, phrase, sample, sample_scene,
+    ONE_OBJECT_SHARE, parse, phrase, sample, sample_from, sample_from_with, sample_scene,
+    sample_scene_with,
 };
 use std::collections::HashSet;
 
@@ -87,6 +88,40 @@ fn sampled_scenes_are_well_formed() {
     }
     assert_eq!(sizes[0], 0);
     assert!(sizes[1] > 1000 && sizes[2] > 600, "{sizes:?}");
+}
+
+#[test]
+fn the_one_object_share_sets_the_mix_and_the_worlds_share_draws_the_worlds_scenes() {
+    let (mut world, mut same) = (Rng::new(5), Rng::new(5));
+    for _ in 0..200 {
+        assert_eq!(
+            sample_scene(&mut world),
+            sample_scene_with(&mut same, ONE_OBJECT_SHARE)
+        );
+        assert_eq!(
+            sample_from(&mut world, Split::Train),
+            sample_from_with(&mut same, Split::Train, ONE_OBJECT_SHARE)
+        );
+    }
+    let share_of_two = |one_object_share: f64| {
+        let mut rng = Rng::new(9);
+        let two = (0..2000)
+            .filter(|_| {
+                let (spec, _) = sample_from_with(&mut rng, Split::Train, one_object_share);
+                assert!(!is_held_out(&spec));
+                spec.objects.len() == 2
+            })
+            .count();
+        two as f64 / 2000.0
+    };
+    assert_eq!(share_of_two(1.0), 0.0);
+    assert_eq!(share_of_two(0.0), 1.0);
+    // Held-out filtering rejects two-object scenes about twice as often as one-object ones,
+    // so the world's 40% of two-object draws is about 36% of training scenes.
+    let world = share_of_two(ONE_OBJECT_SHARE);
+    assert!((0.31..0.41).contains(&world), "{world}");
+    let more = share_of_two(0.3);
+    assert!((0.55..0.7).contains(&more), "{more}");
 }
 
 #[test]
