@@ -258,7 +258,11 @@ fn padding_rows_are_zero_and_rows_do_not_depend_on_batch_or_length() {
         let alone = encoder.clone().with_max_sequence_length(len + 2);
         let (single, _) = alone.encode(&prompts[row..=row]).unwrap();
         let single = single.i((0, ..len, ..)).unwrap();
-        assert!(max_abs_diff(&single, &real) <= 1e-6);
+        // Matrix kernels tile (and so sum) by the matrix's shape, so the rows agree to float
+        // rounding, not bit for bit (1.1e-6 with the AVX-512 kernels); a key that leaked
+        // through the mask would move them by orders more.
+        let diff = max_abs_diff(&single, &real);
+        assert!(diff <= 1e-5, "{diff}");
     }
 }
 
