@@ -1,8 +1,8 @@
 //! Training samples: the held-out split and caption phrasings.
 
 use kino_world::{
-    Background, Colour, Motion, Object, Rng, Shape, Split, is_held_out, is_held_out_combination,
-    ONE_OBJECT_SHARE, parse, phrase, sample, sample_from, sample_from_with, sample_scene,
+    Background, Colour, Motion, ONE_OBJECT_SHARE, Object, Rng, Shape, Split, is_held_out,
+    is_held_out_combination, parse, phrase, sample, sample_from, sample_from_with, sample_scene,
     sample_scene_with,
 };
 use std::collections::HashSet;
