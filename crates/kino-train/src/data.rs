@@ -66,7 +66,8 @@ pub fn render_window(
         seed,
     };
     let renderer = Renderer::with_layout(spec, &settings, recipe.layout())
-        .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        .map_err(|e| candle_core::Error::Msg(e.to_string()))?
+        .with_spin_turns(recipe.spin_turns as f32);
     let plane = recipe.height * recipe.width;
     let mut pixels = vec![0f32; RGB * recipe.frames * plane];
     let mut objects = vec![0f32; recipe.frames * plane];

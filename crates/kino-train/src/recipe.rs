@@ -110,6 +110,13 @@ pub struct Recipe {
     /// against 25, so not adopted (at step 3,000 colour was 179/224, motion 42).
     #[serde(default = "default_one_object_share")]
     pub one_object_share: f64,
+    /// Turns a spinning object makes over a training clip (both stages). The world turned
+    /// once a clip before 2026-12-05, which is what recipes without the field get; a turn of
+    /// 1 shows a square (and a ball's marker) at the same angle at all 5 keyframes (clip
+    /// times 0, 1/4, 1/2, 3/4, 1), so a model cannot learn to draw it spinning. The world's
+    /// own default is now [`kino_world::SPIN_TURNS`] (3/8).
+    #[serde(default = "default_spin_turns")]
+    pub spin_turns: f64,
     /// Whether the transformer's input ends with absolute position planes (frame, row,
     /// column; `kino_models::dit::position_planes`). Wan's 3D RoPE is relative only, so a
     /// small model without them can tell the middle of the frame from its edge only through
@@ -287,6 +294,7 @@ impl Default for Recipe {
             layout_spread: 1.0,
             region_spread: None,
             one_object_share: default_one_object_share(),
+            spin_turns: default_spin_turns(),
             position_planes: false,
             first_frame_layout: kino_models::dit::FirstFrameLayout::FirstFrameOnly,
             self_attention_gain: 1.7,
@@ -342,6 +350,11 @@ fn default_shift_energy() -> f64 {
 /// The world's mix, which every run before the field existed was trained on.
 fn default_one_object_share() -> f64 {
     kino_world::ONE_OBJECT_SHARE
+}
+
+/// One turn a clip: what every run before the field existed was trained on.
+fn default_spin_turns() -> f64 {
+    1.0
 }
 
 /// Where shift heads looked before the field existed: one token aside.
@@ -689,6 +702,11 @@ mod tests {
         saved.as_object_mut().unwrap().remove("one_object_share");
         let read: Recipe = serde_json::from_value(saved).unwrap();
         assert_eq!(read.one_object_share, kino_world::ONE_OBJECT_SHARE);
+        // ... and on spinning objects that turned once a clip.
+        let mut saved = serde_json::to_value(&recipe).unwrap();
+        saved.as_object_mut().unwrap().remove("spin_turns");
+        let read: Recipe = serde_json::from_value(saved).unwrap();
+        assert_eq!(read.spin_turns, 1.0);
         // ... and without position planes.
         let mut saved = serde_json::to_value(&recipe).unwrap();
         saved.as_object_mut().unwrap().remove("position_planes");

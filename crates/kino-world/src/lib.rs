@@ -29,7 +29,7 @@ mod words;
 
 pub use caption::{ParseError, Parsed, parse};
 pub use judge::{Track, TrackPoint, classify_motion, classify_shape, measure, shape_measures};
-pub use motion::LayoutSpread;
+pub use motion::{LayoutSpread, SPIN_TURNS};
 pub use render::{Clip, MAX_SIDE, RenderError, RenderSettings, Renderer, render};
 pub use rng::{Rng, mix64};
 pub use sample::{

@@ -3,7 +3,9 @@
 //! Motion is defined over the clip's duration, so a clip of any fps or length shows the same
 //! path: an object moving right travels half the width of its region (clamped to what keeps
 //! it inside), a bouncing one makes [`BOUNCES`] gravity arcs, growing/shrinking scale between
-//! 0.5x and 1.5x, spinning turns once. Start positions jitter with the seed inside the range
+//! 0.5x and 1.5x, spinning turns [`SPIN_TURNS`] of a turn clockwise (3/8: less than any
+//! shape's symmetry, so the keyframes at clip times 0, 1/4, 1/2, 3/4 and 1 all differ, even
+//! for a square; [`crate::Renderer::with_spin_turns`] sets another amount). Start positions jitter with the seed inside the range
 //! that keeps the whole object (at its largest) in its region for the whole clip.
 //!
 //! A layout spread in `[0, 1]` scales every one of those random choices about its middle:
@@ -25,6 +27,10 @@ use std::f32::consts::TAU;
 
 /// Number of bounces (ground to ground) over a clip.
 pub(crate) const BOUNCES: f32 = 2.0;
+/// Turns a spinning object makes over a clip: 3/8, so that a square (the same picture every
+/// quarter turn) shows a different angle at each of the clip times 0, 1/4, 1/2, 3/4 and 1.
+/// The world turned once a clip before 2026-12-05; recipes from then set 1.
+pub const SPIN_TURNS: f32 = 0.375;
 /// Base radius as a fraction of the smaller frame side.
 const BASE_RADIUS: f32 = 0.12;
 
@@ -62,6 +68,8 @@ pub(crate) struct Trajectory {
     start: (f32, f32),
     end: (f32, f32),
     bounce_height: f32,
+    /// Turns over the clip when spinning.
+    spin_turns: f32,
 }
 
 /// How widely a scene's layout varies with the seed: each part in `[0, 1]`, 1 the world's
@@ -234,10 +242,19 @@ fn trajectory(object: &Object, region: Region, r0: f32, draw: &mut Draw) -> Traj
         start,
         end,
         bounce_height,
+        spin_turns: SPIN_TURNS,
     }
 }
 
 impl Trajectory {
+    /// The same path with a spinning object turning `turns` over the clip.
+    pub(crate) fn with_spin_turns(self, turns: f32) -> Self {
+        Self {
+            spin_turns: turns,
+            ..self
+        }
+    }
+
     /// The pose at clip time `u` (0 = first frame, 1 = last frame).
     pub fn pose(&self, u: f32) -> Pose {
         let (cx, cy) = match self.motion {
@@ -259,7 +276,7 @@ impl Trajectory {
             _ => 1.0,
         };
         let angle = if self.motion == Motion::Spinning {
-            TAU * u
+            TAU * self.spin_turns * u
         } else {
             0.0
         };

@@ -183,6 +183,15 @@ impl Renderer {
         })
     }
 
+    /// The same renderer with spinning objects turning `turns` (clockwise) over the clip
+    /// instead of [`crate::SPIN_TURNS`]. Everything else, the layout included, is unchanged.
+    pub fn with_spin_turns(mut self, turns: f32) -> Self {
+        for path in &mut self.paths {
+            *path = path.with_spin_turns(turns);
+        }
+        self
+    }
+
     /// Ground truth with each object's per-frame list still empty (filled by the caller
     /// from [`Renderer::frame`]'s second result).
     pub fn empty_truth(&self) -> GroundTruth {

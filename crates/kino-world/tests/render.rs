@@ -377,3 +377,35 @@ fn streaming_renderer_matches_render() {
     }
     assert_eq!(truth, clip.truth);
 }
+
+/// A spinning square turns 3/8 of a turn over the clip, so each of a 5-keyframe clip's
+/// frames (clip times 0, 1/4, 1/2, 3/4, 1) shows it at another angle; the whole turn the
+/// world made before (still available for old recipes) shows the same square at all five.
+#[test]
+fn a_spinning_square_looks_different_at_each_of_five_keyframes() {
+    let spec = one(C::Yellow, S::Square, M::Spinning, B::Grass);
+    let s = settings(48, 48, 5, 3);
+    let turned = clip(&spec, s);
+    let truth: Vec<f32> = turned.truth.objects[0]
+        .frames
+        .iter()
+        .map(|f| f.rotation)
+        .collect();
+    let quarter = std::f32::consts::TAU * kino_world::SPIN_TURNS / 4.0;
+    for (k, angle) in truth.iter().enumerate() {
+        assert!((angle - quarter * k as f32).abs() < 1e-5, "{truth:?}");
+    }
+    for a in 0..5 {
+        for b in a + 1..5 {
+            assert_ne!(turned.frames[a], turned.frames[b], "keyframes {a} and {b}");
+        }
+    }
+    let renderer = kino_world::Renderer::new(&spec, &s)
+        .unwrap()
+        .with_spin_turns(1.0);
+    let whole_turn: Vec<Vec<u8>> = (0..5).map(|k| renderer.frame(k).0).collect();
+    assert_eq!(whole_turn[0], turned.frames[0]);
+    for frame in &whole_turn[1..] {
+        assert_eq!(frame, &whole_turn[0]);
+    }
+}
