@@ -68,6 +68,11 @@ pub struct ModelDefaults {
     /// with. The clean-clip prediction is then `c_skip x + c_out output`, not the output.
     #[serde(default)]
     pub skip_detail_std: Option<f64>,
+    /// Whether the transformer takes its own clean-clip estimate of the step before, in as
+    /// many channels as the latent has, after every other input channel (self-conditioning;
+    /// zeros at the first step). False for Wan 2.1 and models without the field.
+    #[serde(default)]
+    pub self_condition: bool,
 }
 
 impl ModelDefaults {
@@ -93,6 +98,7 @@ impl ModelDefaults {
             flow_shift: None,
             first_frame_layout: kino_models::dit::FirstFrameLayout::FirstFrameOnly,
             skip_detail_std: None,
+            self_condition: false,
         }
     }
 

@@ -207,7 +207,7 @@ impl Pipeline {
     /// for some, [`Pipeline::takes_positions`]).
     pub fn takes_first_frame(&self) -> bool {
         let z = self.rules.latent_channels;
-        let c = self.transformer.config().in_channels;
+        let c = self.conditioned_channels();
         (self.rules.pixel_space || self.rules.folded_frames.is_some())
             && (c == 2 * z + 1 || c == 2 * z + 1 + kino_models::dit::POSITION_PLANES)
     }
@@ -217,8 +217,18 @@ impl Pipeline {
     pub fn takes_positions(&self) -> bool {
         let z = self.rules.latent_channels;
         (self.rules.pixel_space || self.rules.folded_frames.is_some())
-            && self.transformer.config().in_channels
-                == 2 * z + 1 + kino_models::dit::POSITION_PLANES
+            && self.conditioned_channels() == 2 * z + 1 + kino_models::dit::POSITION_PLANES
+    }
+
+    /// The transformer's input channels before the self-conditioning estimate
+    /// ([`ModelDefaults::self_condition`]): the latent and its conditions.
+    fn conditioned_channels(&self) -> usize {
+        let c = self.transformer.config().in_channels;
+        if self.defaults.self_condition {
+            c.saturating_sub(self.rules.latent_channels)
+        } else {
+            c
+        }
     }
 
     /// `video` `(T, H, W, 3)` in `[0, 1]` as the model's latent space holds it: encoded by its
@@ -346,7 +356,12 @@ impl Pipeline {
         {
             return self.generate_segments(request, segment, plan, prompts, progress);
         }
-        let mut scheduler = FlowScheduler::new(self.scheduler_config(request))?;
+        let scheduler_config = self.scheduler_config(request);
+        let prediction = match &scheduler_config {
+            kino_sampling::SchedulerConfig::UniPc(c) => c.prediction_type,
+            kino_sampling::SchedulerConfig::Euler(c) => c.prediction_type,
+        };
+        let mut scheduler = FlowScheduler::new(scheduler_config)?;
         let shape = self
             .rules
             .latent_shape(request.height, request.width, request.frames);
@@ -385,6 +400,7 @@ impl Pipeline {
             guidance: request.guidance,
             guidance_rescale: request.guidance_rescale,
             guidance_interval: request.guidance_interval,
+            prediction,
         };
         let latents = self.denoise(latents, &inputs, begin, &mut scheduler, progress)?;
 
@@ -579,17 +595,28 @@ impl Pipeline {
         scheduler.set_begin_index(begin)?;
         let timesteps = scheduler.timesteps().to_vec();
         let guidance = inputs.guidance;
+        // Self-conditioning: the clean-clip estimate of the step before (none at the first).
+        let mut estimate = match self.defaults.self_condition {
+            true => Some(latents.zeros_like().map_err(run_err)?),
+            false => None,
+        };
         for (i, &t) in timesteps.iter().enumerate().skip(begin) {
             // (B,): the same timestep for the whole batch of one.
             let timestep = Tensor::new(&[t as f32], &self.device).map_err(run_err)?;
             let (text, negative) = (inputs.text, inputs.negative);
-            let input = match inputs.condition {
-                Some(c) => Tensor::cat(
-                    &[&latents, &c.to_dtype(latents.dtype()).map_err(run_err)?],
-                    1,
-                )
-                .map_err(run_err)?,
-                None => latents.clone(),
+            let condition = inputs
+                .condition
+                .map(|c| c.to_dtype(latents.dtype()))
+                .transpose()
+                .map_err(run_err)?;
+            let parts: Vec<&Tensor> = std::iter::once(&latents)
+                .chain(condition.as_ref())
+                .chain(estimate.as_ref())
+                .collect();
+            let input = if parts.len() == 1 {
+                latents.clone()
+            } else {
+                Tensor::cat(&parts, 1).map_err(run_err)?
             };
             let cond = self
                 .transformer
@@ -615,6 +642,9 @@ impl Pipeline {
                     .x0(&latents, &output, sigma)?
                     .to_dtype(latents.dtype())
                     .map_err(run_err)?;
+            }
+            if estimate.is_some() {
+                estimate = Some(clean_clip(&latents, &output, sigma, inputs.prediction)?);
             }
             latents = scheduler.step(&output, i, &latents)?;
             progress.step(i - begin, timesteps.len() - begin);
@@ -693,6 +723,25 @@ struct DenoiseInputs<'a> {
     guidance_rescale: f64,
     /// [`GenerateRequest::guidance_interval`].
     guidance_interval: Option<kino_sampling::GuidanceInterval>,
+    /// What the transformer predicts, to turn its output into a clean-clip estimate.
+    prediction: kino_sampling::PredictionType,
+}
+
+/// The clean clip `x0` that a (guided) model `output` at noise level `sigma` stands for:
+/// the output itself for a model that predicts it, else `x - sigma v` of the velocity `v`.
+fn clean_clip(
+    latents: &Tensor,
+    output: &Tensor,
+    sigma: f64,
+    prediction: kino_sampling::PredictionType,
+) -> Result<Tensor> {
+    match prediction {
+        kino_sampling::PredictionType::Sample => Ok(output.clone()),
+        kino_sampling::PredictionType::FlowPrediction => (output * sigma)
+            .and_then(|step| latents - step)
+            .and_then(|x0| x0.to_dtype(latents.dtype()))
+            .map_err(run_err),
+    }
 }
 
 /// The `count` frames along dimension `dim` of `tensor` nearest to `count` times spread
@@ -753,5 +802,31 @@ fn run_err(source: candle_core::Error) -> PipelineError {
     PipelineError::Model {
         stage: "running the transformer",
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kino_sampling::PredictionType;
+
+    /// A clean-sample model's output is its estimate; a velocity model's estimate is
+    /// `x - sigma v` (with flow sigmas, `x = (1 - sigma) x0 + sigma e` and `v = e - x0`).
+    #[test]
+    fn the_clean_clip_estimate_follows_the_prediction_type() -> candle_core::Result<()> {
+        let device = Device::Cpu;
+        let x0 = Tensor::new(&[0.5f32, -0.25, 1.0], &device)?;
+        let e = Tensor::new(&[-1.0f32, 2.0, 0.5], &device)?;
+        let sigma = 0.3;
+        let x = ((&x0 * (1.0 - sigma))? + (&e * sigma)?)?;
+        let v = (&e - &x0)?;
+        let from_v = clean_clip(&x, &v, sigma, PredictionType::FlowPrediction)
+            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        let diff = (from_v - &x0)?.abs()?.max(0)?.to_scalar::<f32>()?;
+        assert!(diff < 1e-6, "{diff}");
+        let same = clean_clip(&x, &x0, sigma, PredictionType::Sample)
+            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        assert_eq!(same.to_vec1::<f32>()?, x0.to_vec1::<f32>()?);
+        Ok(())
     }
 }

@@ -38,6 +38,7 @@ pub fn model_index(recipe: &Recipe) -> Value {
             "vocabulary": "kino-world",
             "keyframe_first": recipe.keyframe_first,
             "first_frame_layout": recipe.first_frame_layout,
+            "self_condition": recipe.self_condition,
             "skip_detail_std": recipe.skip_detail_std
         },
         "scheduler": ["diffusers", "UniPCMultistepScheduler"],

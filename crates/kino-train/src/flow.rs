@@ -149,6 +149,9 @@ pub struct StepDraws {
     pub first_frames: Vec<bool>,
     /// Whether each clip's caption is dropped (trained unconditioned).
     pub caption_dropped: Vec<bool>,
+    /// Whether this step feeds the model its own estimate ([`Recipe::self_condition`]; drawn
+    /// only for recipes that have it, so other recipes' draws are unchanged).
+    pub self_condition: bool,
 }
 
 impl StepDraws {
@@ -170,11 +173,13 @@ impl StepDraws {
         let caption_dropped = (0..batch)
             .map(|_| rng.chance(recipe.caption_dropout))
             .collect();
+        let self_condition = recipe.self_condition && rng.chance(0.5);
         Self {
             sigmas,
             noise,
             first_frames,
             caption_dropped,
+            self_condition,
         }
     }
 }
@@ -221,13 +226,7 @@ pub fn loss(
     )?;
     // x_s = x0 + s (e - x0)
     let noisy = (clips + (&noise - clips)?.broadcast_mul(&s)?)?;
-    let input = Tensor::cat(
-        &[
-            &noisy,
-            &first_frame_condition(&batch.first, first_frames, t, recipe)?,
-        ],
-        1,
-    )?;
+    let condition = first_frame_condition(&batch.first, first_frames, t, recipe)?;
     let timesteps = Tensor::from_vec(
         sigmas
             .iter()
@@ -238,21 +237,44 @@ pub fn loss(
     )?;
     let (ids, mask) = tokenize(tokenizer, &captions, recipe.max_sequence_length, device)?;
     let text = model.encode_text(&ids, &mask)?;
-    let mut predicted = model.dit.forward(&input, &timesteps, &text)?;
-    debug_assert_eq!(predicted.dims()[1], recipe.latent_channels());
-    if let Some(detail_std) = recipe.skip_detail_std {
-        let preconditioning = kino_sampling::SkipPreconditioning { detail_std };
-        let (skip, out): (Vec<f32>, Vec<f32>) = sigmas
-            .iter()
-            .map(|&s| {
-                let (skip, out) = preconditioning.coefficients(s);
-                (skip as f32, out as f32)
-            })
-            .unzip();
-        let skip = Tensor::from_vec(skip, (b, 1, 1, 1, 1), device)?;
-        let out = Tensor::from_vec(out, (b, 1, 1, 1, 1), device)?;
-        predicted = (noisy.broadcast_mul(&skip)? + predicted.broadcast_mul(&out)?)?;
-    }
+    // The clean-clip estimate of one pass of the transformer over `estimate` channels.
+    let clean_estimate = |estimate: Option<&Tensor>| -> Result<Tensor> {
+        let input = match estimate {
+            Some(estimate) => Tensor::cat(&[&noisy, &condition, estimate], 1)?,
+            None => Tensor::cat(&[&noisy, &condition], 1)?,
+        };
+        let predicted = model.dit.forward(&input, &timesteps, &text)?;
+        debug_assert_eq!(predicted.dims()[1], recipe.latent_channels());
+        match recipe.skip_detail_std {
+            Some(detail_std) => {
+                let preconditioning = kino_sampling::SkipPreconditioning { detail_std };
+                let (skip, out): (Vec<f32>, Vec<f32>) = sigmas
+                    .iter()
+                    .map(|&s| {
+                        let (skip, out) = preconditioning.coefficients(s);
+                        (skip as f32, out as f32)
+                    })
+                    .unzip();
+                let skip = Tensor::from_vec(skip, (b, 1, 1, 1, 1), device)?;
+                let out = Tensor::from_vec(out, (b, 1, 1, 1, 1), device)?;
+                noisy.broadcast_mul(&skip)? + predicted.broadcast_mul(&out)?
+            }
+            None => Ok(predicted),
+        }
+    };
+    let predicted = if recipe.self_condition {
+        let zeros = noisy.zeros_like()?;
+        let estimate = if draws.self_condition {
+            // The model's own estimate, as sampling will feed it; no gradient flows back
+            // through the first pass.
+            clean_estimate(Some(&zeros))?.detach()
+        } else {
+            zeros
+        };
+        clean_estimate(Some(&estimate))?
+    } else {
+        clean_estimate(None)?
+    };
     let weights = Tensor::from_vec(
         sigmas
             .iter()

@@ -117,6 +117,14 @@ pub struct Recipe {
     /// own default is now [`kino_world::SPIN_TURNS`] (3/8).
     #[serde(default = "default_spin_turns")]
     pub spin_turns: f64,
+    /// Self-conditioning (Chen et al., "Analog Bits", 2022): the transformer also takes its
+    /// own clean-clip estimate from the step before, in [`Recipe::latent_channels`] extra
+    /// input channels after every other. In training, half the steps first run the model
+    /// with those channels zero and feed its detached estimate back in; the other half keep
+    /// them zero. Sampling feeds each step's (guided) estimate to the next. Off for recipes
+    /// and checkpoints without the field.
+    #[serde(default)]
+    pub self_condition: bool,
     /// Whether the transformer's input ends with absolute position planes (frame, row,
     /// column; `kino_models::dit::position_planes`). Wan's 3D RoPE is relative only, so a
     /// small model without them can tell the middle of the frame from its edge only through
@@ -295,6 +303,7 @@ impl Default for Recipe {
             region_spread: None,
             one_object_share: default_one_object_share(),
             spin_turns: default_spin_turns(),
+            self_condition: false,
             position_planes: false,
             first_frame_layout: kino_models::dit::FirstFrameLayout::FirstFrameOnly,
             self_attention_gain: 1.7,
@@ -454,7 +463,8 @@ impl Recipe {
     }
 
     /// Transformer input channels: the noisy clip, a first-frame mask and the first frame
-    /// (zeros when there is none), as Wan's image-to-video transformers stack them.
+    /// (zeros when there is none), as Wan's image-to-video transformers stack them, then the
+    /// position planes and the self-conditioning estimate for recipes that have them.
     pub fn in_channels(&self) -> usize {
         let positions = if self.position_planes {
             kino_models::dit::POSITION_PLANES
@@ -462,7 +472,8 @@ impl Recipe {
             0
         };
         let z = self.latent_channels();
-        z + 1 + z + positions
+        let estimate = if self.self_condition { z } else { 0 };
+        z + 1 + z + positions + estimate
     }
 
     /// Channels of what the DiT denoises: the autoencoder's latent channels, else RGB.
@@ -707,6 +718,11 @@ mod tests {
         saved.as_object_mut().unwrap().remove("spin_turns");
         let read: Recipe = serde_json::from_value(saved).unwrap();
         assert_eq!(read.spin_turns, 1.0);
+        // ... and without self-conditioning.
+        let mut saved = serde_json::to_value(&recipe).unwrap();
+        saved.as_object_mut().unwrap().remove("self_condition");
+        let read: Recipe = serde_json::from_value(saved).unwrap();
+        assert!(!read.self_condition);
         // ... and without position planes.
         let mut saved = serde_json::to_value(&recipe).unwrap();
         saved.as_object_mut().unwrap().remove("position_planes");

@@ -507,3 +507,79 @@ fn a_keyframe_model_makes_its_keyframes_and_interpolates_between_them() {
         .to_string();
     assert!(error.contains("noise"), "{error}");
 }
+
+/// Self-conditioning: a run with it trains (the loss falls), exports a transformer that takes
+/// the latent's channels once more, and the pipeline feeds those channels the model's own
+/// estimate: zeroing their input weights changes the clip, as it could not were they zeros.
+#[test]
+fn a_self_conditioned_run_exports_a_model_the_pipeline_feeds_its_estimate() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = Recipe {
+        self_condition: true,
+        ..Recipe::tiny()
+    };
+    assert_eq!(recipe.in_channels(), 3 * recipe.latent_channels() + 1);
+    let run = TrainOptions {
+        recipe,
+        samples: false,
+        ..options(dir.path(), 40, false, 40)
+    };
+    let summary = train(&run, &mut Quiet).unwrap();
+    assert!(
+        summary.recent_loss < 0.8 * summary.first_loss,
+        "loss did not fall: {summary:?}"
+    );
+    let generate = |model: &Path| {
+        let pipeline = Pipeline::load(model, &LoadOptions::default()).unwrap();
+        assert!(pipeline.takes_first_frame() && !pipeline.takes_positions());
+        let defaults = pipeline.defaults().clone();
+        assert!(defaults.self_condition);
+        let request = kino_pipeline::GenerateRequest {
+            seed: 2,
+            output_size: None,
+            ..defaults.request("a red ball moving left on green grass")
+        };
+        pipeline
+            .generate(&request, &mut NoProgress)
+            .unwrap()
+            .to_rgb8()
+            .unwrap()
+    };
+    let trained = generate(&summary.model_dir);
+    assert_eq!(trained, generate(&summary.model_dir));
+
+    // The same model with the estimate's input weights zeroed.
+    let blind = tempfile::tempdir().unwrap();
+    copy_dir(&summary.model_dir, blind.path());
+    let file = blind
+        .path()
+        .join("transformer/diffusion_pytorch_model.safetensors");
+    let mut tensors = candle_core::safetensors::load(&file, &candle_core::Device::Cpu).unwrap();
+    let weight = &tensors["patch_embedding.weight"];
+    let channels = weight.dims()[1];
+    let z = Recipe::tiny().latent_channels();
+    let kept = weight.narrow(1, 0, channels - z).unwrap();
+    let zeroed = weight
+        .narrow(1, channels - z, z)
+        .unwrap()
+        .zeros_like()
+        .unwrap();
+    let weight = Tensor::cat(&[&kept, &zeroed], 1).unwrap();
+    tensors.insert("patch_embedding.weight".into(), weight);
+    candle_core::safetensors::save(&tensors, &file).unwrap();
+    assert_ne!(trained, generate(blind.path()));
+}
+
+/// Copies the files of `from` (and its subfolders) into `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
