@@ -180,3 +180,18 @@ pub fn mean_abs_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
         .and_then(|d| d.to_scalar::<f32>())
         .expect("comparing tensors")
 }
+
+/// Copies the files of `from`, and of its folders in turn, into `to` (created if missing);
+/// panics (a failed test) when a file cannot be read or written.
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("creating the copy's folder");
+    for entry in std::fs::read_dir(from).expect("listing the folder to copy") {
+        let entry = entry.expect("reading the folder to copy");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("reading a file's type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copying a file");
+        }
+    }
+}

@@ -550,7 +550,7 @@ fn a_self_conditioned_run_exports_a_model_the_pipeline_feeds_its_estimate() {
 
     // The same model with the estimate's input weights zeroed.
     let blind = tempfile::tempdir().unwrap();
-    copy_dir(&summary.model_dir, blind.path());
+    kino_testkit::copy_dir(&summary.model_dir, blind.path());
     let file = blind
         .path()
         .join("transformer/diffusion_pytorch_model.safetensors");
@@ -568,18 +568,4 @@ fn a_self_conditioned_run_exports_a_model_the_pipeline_feeds_its_estimate() {
     tensors.insert("patch_embedding.weight".into(), weight);
     candle_core::safetensors::save(&tensors, &file).unwrap();
     assert_ne!(trained, generate(blind.path()));
-}
-
-/// Copies the files of `from` (and its subfolders) into `to`.
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }

@@ -11,21 +11,8 @@ pub fn fixture() -> PathBuf {
 /// A scratch copy of the fixture that a test may break.
 pub fn fixture_copy() -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
-    copy_dir(&fixture(), tmp.path());
+    kino_testkit::copy_dir(&fixture(), tmp.path());
     tmp
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// Replaces `from` by `to` in a text file (exactly once).
