@@ -131,16 +131,7 @@ fn turn_gain(
     let height = mask.len() / width.max(1);
     // Every pixel of the first mask lies within `reach` of its centroid, so a turned copy
     // centred on this frame's centroid lies within `reach` of it too.
-    let reach = first
-        .iter()
-        .enumerate()
-        .filter(|(_, m)| **m)
-        .map(|(i, _)| {
-            let (x, y) = ((i % width) as f32 + 0.5, (i / width) as f32 + 0.5);
-            (x - first_centroid.x).hypot(y - first_centroid.y)
-        })
-        .fold(0f32, f32::max)
-        + 1.0;
+    let reach = farthest_pixel(first, width, first_centroid) + 1.0;
     let x_range = ((centroid.x - reach).floor().max(0.0) as usize)
         ..((centroid.x + reach).ceil().min(width as f32) as usize);
     let y_range = ((centroid.y - reach).floor().max(0.0) as usize)
@@ -178,6 +169,19 @@ fn turn_gain(
         .map(overlap_turned)
         .fold(0f32, f32::max);
     best_turned - unturned
+}
+
+/// The distance from `centre` to the farthest pixel centre of `mask` (`width` wide); 0 for
+/// an empty mask.
+fn farthest_pixel(mask: &[bool], width: usize, centre: Point) -> f32 {
+    mask.iter()
+        .enumerate()
+        .filter(|(_, m)| **m)
+        .map(|(i, _)| {
+            let (x, y) = ((i % width) as f32 + 0.5, (i / width) as f32 + 0.5);
+            (x - centre.x).hypot(y - centre.y)
+        })
+        .fold(0f32, f32::max)
 }
 
 /// Clears every pixel of `mask` outside its largest 4-connected component.
@@ -307,16 +311,7 @@ fn compactness(mask: &[bool], width: usize) -> Option<f32> {
         return None;
     }
     let (cx, cy) = (sx / n, sy / n);
-    let r_max = mask
-        .iter()
-        .enumerate()
-        .filter(|(_, m)| **m)
-        .map(|(i, _)| {
-            let (x, y) = ((i % width) as f32 + 0.5, (i / width) as f32 + 0.5);
-            ((x - cx).powi(2) + (y - cy).powi(2)).sqrt()
-        })
-        .fold(0f32, f32::max)
-        + 0.5;
+    let r_max = farthest_pixel(mask, width, Point { x: cx, y: cy }) + 0.5;
     Some(n / (std::f32::consts::PI * r_max * r_max))
 }
 
