@@ -17,6 +17,8 @@ pub struct Batch {
     /// `(B, 1, T, H, W)`: 1 on object pixels (inside an object's box grown by one pixel), 0
     /// on background, from the renderer's ground truth.
     pub objects: Tensor,
+    /// The scene each clip was rendered from (what its caption says, as the world knows it).
+    pub specs: Vec<kino_world::SceneSpec>,
 }
 
 /// One rendered clip: its pixels and where its objects are.
@@ -108,6 +110,7 @@ pub fn world_batch(recipe: &Recipe, step: usize, batch: usize, device: &Device) 
     let mut values = Vec::with_capacity(batch * RGB * plane);
     let mut objects = Vec::with_capacity(batch * plane);
     let mut captions = Vec::with_capacity(batch);
+    let mut specs = Vec::with_capacity(batch);
     for _ in 0..batch {
         let (spec, caption) = sample_from_with(&mut rng, Split::Train, recipe.one_object_share);
         let seed = rng.next_u64();
@@ -120,6 +123,7 @@ pub fn world_batch(recipe: &Recipe, step: usize, batch: usize, device: &Device) 
         values.extend(clip.pixels);
         objects.extend(clip.objects);
         captions.push(caption.to_lowercase());
+        specs.push(spec);
     }
     let (t, h, w) = (recipe.frames, recipe.height, recipe.width);
     let clips = Tensor::from_vec(values, (batch, RGB, t, h, w), device)?;
@@ -128,6 +132,7 @@ pub fn world_batch(recipe: &Recipe, step: usize, batch: usize, device: &Device) 
         clips,
         captions,
         objects,
+        specs,
     })
 }
 

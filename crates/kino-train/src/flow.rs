@@ -15,6 +15,7 @@ use kino_models::text::WanTokenizer;
 use kino_world::Rng;
 
 use crate::autoencoder::{AutoencoderRecipe, ClipAutoencoder};
+use crate::caption_parse::ParseTargets;
 use crate::model::{MiniModel, gaussian};
 use crate::recipe::Recipe;
 
@@ -55,6 +56,8 @@ pub struct DitBatch {
     pub objects: Tensor,
     /// One caption per clip.
     pub captions: Vec<String>,
+    /// The scene each caption describes.
+    pub specs: Vec<kino_world::SceneSpec>,
     /// For a latent batch, the clips `(B, 3, T, H, W)` and object masks `(B, 1, T, H, W)`
     /// it was encoded from (what the decoded loss compares against).
     pub pixels: Option<(Tensor, Tensor)>,
@@ -68,6 +71,7 @@ impl DitBatch {
             clips: batch.clips.clone(),
             objects: batch.objects.clone(),
             captions: batch.captions.clone(),
+            specs: batch.specs.clone(),
             pixels: None,
         })
     }
@@ -115,6 +119,7 @@ impl DitBatch {
             first,
             objects,
             captions: batch.captions.clone(),
+            specs: batch.specs.clone(),
             pixels: Some((clips.clone(), batch.objects.clone())),
         })
     }
@@ -307,11 +312,20 @@ pub fn loss(
         .mean(D::Minus1)?
         .mul(&weights)?
         .mean_all()?;
-    match decoded {
-        Some(decoded) => latent + (decoded * recipe.decoded_weight)?,
-        None => Ok(latent),
-    }?
-    .to_dtype(DType::F32)
+    let total = match decoded {
+        Some(decoded) => (latent + (decoded * recipe.decoded_weight)?)?,
+        None => latent,
+    };
+    let total = match &model.caption_parse {
+        Some(head) if recipe.caption_parse_weight > 0.0 => {
+            let targets: Vec<ParseTargets> = batch.specs.iter().map(ParseTargets::of).collect();
+            let keep: Vec<bool> = draws.caption_dropped.iter().map(|&d| !d).collect();
+            let parse = head.loss(&text, &mask, &targets, &keep)?;
+            (total + (parse * recipe.caption_parse_weight)?)?
+        }
+        _ => total,
+    };
+    total.to_dtype(DType::F32)
 }
 
 /// The decoded loss ([`Recipe::decoded_weight`], unweighted) of the clean latents

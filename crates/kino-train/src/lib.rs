@@ -13,6 +13,7 @@
 //! (kino-cli reports the [`TrainProgress`] events).
 
 pub mod autoencoder;
+pub mod caption_parse;
 pub mod checkpoint;
 pub mod curve;
 pub mod data;

@@ -9,6 +9,7 @@ use kino_models::text::Umt5Encoder;
 use kino_models::{Umt5Config, WanTransformerConfig};
 use kino_world::Rng;
 
+use crate::caption_parse::{CAPTION_PARSE, CaptionParseHead};
 use crate::recipe::Recipe;
 
 /// The DiT's prefix in the `VarMap`, and its folder in a model directory.
@@ -22,6 +23,8 @@ pub struct MiniModel {
     pub dit: WanTransformer3D,
     /// The prompt encoder.
     pub text: Umt5Encoder,
+    /// The training-only caption-parse head ([`Recipe::caption_parse_weight`] above 0).
+    pub caption_parse: Option<CaptionParseHead>,
     /// Every trainable tensor, by `prefix.reference_name`.
     pub varmap: VarMap,
 }
@@ -54,7 +57,20 @@ impl MiniModel {
             .pp("shared")
             .get((vocab_size, recipe.text_dim), "weight")?;
         let text = Umt5Encoder::new(&text_cfg, vb.pp(TEXT_ENCODER))?;
-        let model = Self { dit, text, varmap };
+        let caption_parse = if recipe.caption_parse_weight > 0.0 {
+            Some(CaptionParseHead::new(
+                recipe.text_dim,
+                vb.pp(CAPTION_PARSE),
+            )?)
+        } else {
+            None
+        };
+        let model = Self {
+            dit,
+            text,
+            caption_parse,
+            varmap,
+        };
         model.initialise(recipe)?;
         Ok(model)
     }
@@ -76,17 +92,24 @@ impl MiniModel {
     /// Seeded initial weights: norms 1 (the attention query/key norms the recipe's gains),
     /// biases 0, the output projection 0 (the untrained model predicts zero flow), modulation
     /// tables N(0, 1/dim), token embeddings N(0, 1), the relative-position bias 0, and every
-    /// other matrix N(0, 1/fan_in).
+    /// other matrix N(0, 1/fan_in). The caption-parse head draws from a stream of its own, so
+    /// the networks start the same with or without it.
     fn initialise(&self, recipe: &Recipe) -> Result<()> {
-        let mut rng = Rng::new(kino_world::mix64(recipe.seed ^ 0x696e_6974)); // "init"
+        let mut networks = Rng::new(kino_world::mix64(recipe.seed ^ 0x696e_6974)); // "init"
+        let mut head = Rng::new(kino_world::mix64(recipe.seed ^ 0x7061_7273)); // "pars"
         let dit_cfg: WanTransformerConfig = typed(recipe.transformer_config(), "transformer")?;
         let biases = attention_biases(recipe, dit_cfg.rope_dims());
         for (name, var) in self.named_vars() {
             let dims = var.as_tensor().dims().to_vec();
             let n: usize = dims.iter().product();
+            let rng = if name.starts_with(&format!("{CAPTION_PARSE}.")) {
+                &mut head
+            } else {
+                &mut networks
+            };
             let values: Vec<f32> = match initial_value(&name, &dims, recipe, &biases) {
                 Initial::Constant(value) => vec![value as f32; n],
-                Initial::Normal(std) => (0..n).map(|_| (gaussian(&mut rng) * std) as f32).collect(),
+                Initial::Normal(std) => (0..n).map(|_| (gaussian(rng) * std) as f32).collect(),
                 Initial::Values(values) => values.to_vec(),
             };
             var.set(&Tensor::from_vec(values, dims, var.as_tensor().device())?)?;
@@ -400,6 +423,21 @@ mod tests {
                 (name, values)
             })
             .collect()
+    }
+
+    #[test]
+    fn the_caption_parse_head_leaves_the_networks_initial_weights_alone() {
+        let plain = weights(&Recipe::tiny());
+        let with_head = weights(&Recipe {
+            caption_parse_weight: 0.5,
+            ..Recipe::tiny()
+        });
+        let (head, networks): (Vec<_>, Vec<_>) = with_head
+            .into_iter()
+            .partition(|(name, _)| name.starts_with("caption_parse."));
+        // Pooling queries, then the object and background classifiers' weights and biases.
+        assert_eq!(head.len(), 5);
+        assert_eq!(networks, plain);
     }
 
     #[test]

@@ -127,6 +127,13 @@ pub struct Recipe {
     /// against the shipped weights' 165 and 83, so not adopted (at step 3,000: 173 and 60).
     #[serde(default)]
     pub self_condition: bool,
+    /// Weight of the caption-parse objective ([`crate::caption_parse`]): a training-only head
+    /// must read each caption's objects (colour, shape, motion, in the caption's order) and
+    /// background back out of the text encoder's output, so the encoder learns what the
+    /// words mean and which object each belongs to from a direct signal, not only through the
+    /// denoising loss. 0 (recipes and checkpoints without the field): no head.
+    #[serde(default)]
+    pub caption_parse_weight: f64,
     /// Whether the transformer's input ends with absolute position planes (frame, row,
     /// column; `kino_models::dit::position_planes`). Wan's 3D RoPE is relative only, so a
     /// small model without them can tell the middle of the frame from its edge only through
@@ -306,6 +313,7 @@ impl Default for Recipe {
             one_object_share: default_one_object_share(),
             spin_turns: default_spin_turns(),
             self_condition: false,
+            caption_parse_weight: 0.0,
             position_planes: false,
             first_frame_layout: kino_models::dit::FirstFrameLayout::FirstFrameOnly,
             self_attention_gain: 1.7,

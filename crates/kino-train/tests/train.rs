@@ -569,3 +569,54 @@ fn a_self_conditioned_run_exports_a_model_the_pipeline_feeds_its_estimate() {
     candle_core::safetensors::save(&tensors, &file).unwrap();
     assert_ne!(trained, generate(blind.path()));
 }
+
+/// The caption-parse head trains with the run and is kept in its checkpoint (so a resumed run
+/// goes on with it), but the exported model folder is the same Wan layout as a run without
+/// it, and the pipeline runs it.
+#[test]
+fn a_caption_parse_run_exports_the_networks_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = Recipe {
+        caption_parse_weight: 0.5,
+        ..Recipe::tiny()
+    };
+    let run = TrainOptions {
+        recipe,
+        ..options(dir.path(), 2, false, 2)
+    };
+    let summary = train(&run, &mut Quiet).unwrap();
+    assert!(
+        weights(dir.path())
+            .keys()
+            .any(|name| name.contains("caption_parse.queries"))
+    );
+    let plain = tempfile::tempdir().unwrap();
+    let plain_summary = train(&options(plain.path(), 2, false, 2), &mut Quiet).unwrap();
+    let names = |model: &Path, file: &str| {
+        let mut names: Vec<String> =
+            candle_core::safetensors::load(model.join(file), &candle_core::Device::Cpu)
+                .unwrap()
+                .into_keys()
+                .collect();
+        names.sort();
+        names
+    };
+    for file in [
+        "transformer/diffusion_pytorch_model.safetensors",
+        "text_encoder/model.safetensors",
+    ] {
+        let with_head = names(&summary.model_dir, file);
+        assert!(
+            with_head.iter().all(|n| !n.contains("caption_parse")),
+            "{file}"
+        );
+        assert_eq!(with_head, names(&plain_summary.model_dir, file), "{file}");
+    }
+    let pipeline = Pipeline::load(&summary.model_dir, &LoadOptions::default()).unwrap();
+    let request = pipeline
+        .defaults()
+        .clone()
+        .request("a red ball moving left on green grass");
+    let video = pipeline.generate(&request, &mut NoProgress).unwrap();
+    assert_eq!(video.dims().unwrap(), (4, 256, 256));
+}
