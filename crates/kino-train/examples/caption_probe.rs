@@ -14,11 +14,20 @@
 
 use anyhow::Context;
 use candle_core::{DType, Device};
-use kino_train::caption_parse::{CAPTION_PARSE, sample_captions};
+use kino_train::caption_parse::{CAPTION_PARSE, ParseTargets, sample_captions};
 use kino_train::model::TEXT_ENCODER;
 use kino_train::optim::AdamW;
 use kino_train::{MiniModel, Recipe, flow, vocabulary};
 use kino_world::{Rng, Split};
+
+/// The targets of an empty object slot.
+fn empty_slot() -> [u32; 3] {
+    ParseTargets::of(&kino_world::SceneSpec::new(
+        vec![],
+        kino_world::Background::White,
+    ))
+    .objects[0]
+}
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -78,6 +87,11 @@ fn main() -> anyhow::Result<()> {
     let mut held_rng = Rng::new(0x7072_6f62);
     let (held, held_targets) = sample_captions(Split::HeldOut, 512, &mut held_rng);
     let held: Vec<&str> = held.iter().map(String::as_str).collect();
+    // A caption's object count: 2 unless its second slot is "no object".
+    let held_objects: Vec<usize> = held_targets
+        .iter()
+        .map(|t| if t.objects[1] == empty_slot() { 1 } else { 2 })
+        .collect();
     let (held_ids, held_mask) =
         flow::tokenize(&tokenizer, &held, recipe.max_sequence_length, &device)?;
     let mut rng = Rng::new(0x7472_6169);
@@ -95,18 +109,23 @@ fn main() -> anyhow::Result<()> {
         optimiser.step(&grads, 3e-3, 0.0)?;
         if step % 100 == 0 || step == steps {
             let encoded = model.encode_text(&held_ids, &held_mask)?;
-            let r = head.reads(&encoded, &held_mask, &held_targets)?;
-            println!(
-                "step {step}: loss {:.4}; held-out captions read entirely right {}/{}; objects {}: colour {}, shape {}, motion {}; background {}",
-                loss.to_scalar::<f32>()?,
-                r.whole,
-                r.captions,
-                r.objects,
-                r.colour,
-                r.shape,
-                r.motion,
-                r.background
-            );
+            println!("step {step}: loss {:.4}", loss.to_scalar::<f32>()?);
+            for (label, objects) in [("one-object", 1), ("two-object", 2)] {
+                let rows: Vec<u32> = (0..held.len() as u32)
+                    .filter(|&i| held_objects[i as usize] == objects)
+                    .collect();
+                let index = candle_core::Tensor::new(rows.as_slice(), &device)?;
+                let targets: Vec<_> = rows.iter().map(|&i| held_targets[i as usize]).collect();
+                let r = head.reads(
+                    &encoded.index_select(&index, 0)?,
+                    &held_mask.index_select(&index, 0)?,
+                    &targets,
+                )?;
+                println!(
+                    "  held-out {label} captions {}: read entirely right {}; objects {}: colour {}, shape {}, motion {}; background {}",
+                    r.captions, r.whole, r.objects, r.colour, r.shape, r.motion, r.background
+                );
+            }
         }
     }
     Ok(())
