@@ -4,13 +4,15 @@
 //! background).
 //!
 //! ```sh
-//! cargo run --release -p kino-train --example caption_probe -- [--encoder MODEL_DIR] [--train-encoder] [--steps N]
+//! cargo run --release -p kino-train --example caption_probe -- [--encoder MODEL_DIR | --checkpoint RUN_DIR] [--train-encoder] [--steps N]
 //! ```
 //!
 //! With `--encoder`, the text encoder of a kino-mini model folder is loaded and, unless
 //! `--train-encoder`, frozen: a probe of what it already holds. Without it the encoder starts
 //! from the recipe's initial weights and is trained with the head: what the objective alone
-//! can teach a fresh encoder.
+//! can teach a fresh encoder. With `--checkpoint`, the encoder and head of a caption-parse
+//! run (`caption_parse_weight` above 0) are loaded from its checkpoint as training left them;
+//! `--steps 0` reads the held-out captions with them as they are.
 
 use anyhow::Context;
 use candle_core::{DType, Device};
@@ -39,7 +41,9 @@ fn main() -> anyhow::Result<()> {
     };
     let steps: usize = value("--steps").map_or(Ok(600), |s| s.parse())?;
     let encoder_dir = value("--encoder");
-    let train_encoder = encoder_dir.is_none() || args.iter().any(|a| a == "--train-encoder");
+    let checkpoint_dir = value("--checkpoint");
+    let train_encoder = (encoder_dir.is_none() && checkpoint_dir.is_none())
+        || args.iter().any(|a| a == "--train-encoder");
 
     let recipe_path = concat!(env!("CARGO_MANIFEST_DIR"), "/recipes/latent.json");
     let text = std::fs::read_to_string(recipe_path).context(recipe_path)?;
@@ -64,6 +68,22 @@ fn main() -> anyhow::Result<()> {
                     .get(key)
                     .with_context(|| format!("{}: no tensor {key}", path.display()))?;
                 var.set(&tensor.to_dtype(DType::F32)?)?;
+            }
+        }
+    }
+    if let Some(dir) = &checkpoint_dir {
+        // A caption-parse run's own encoder and head, as training left them (`w.` tensors).
+        let path = std::path::Path::new(dir).join("checkpoint/state.safetensors");
+        let stored = candle_core::safetensors::load(&path, &device)
+            .with_context(|| path.display().to_string())?;
+        for (name, var) in model.named_vars() {
+            if name.starts_with(&format!("{TEXT_ENCODER}."))
+                || name.starts_with(&format!("{CAPTION_PARSE}."))
+            {
+                let tensor = stored
+                    .get(&format!("w.{name}"))
+                    .with_context(|| format!("{}: no tensor w.{name}", path.display()))?;
+                var.set(tensor)?;
             }
         }
     }
@@ -96,6 +116,33 @@ fn main() -> anyhow::Result<()> {
         flow::tokenize(&tokenizer, &held, recipe.max_sequence_length, &device)?;
     let mut rng = Rng::new(0x7472_6169);
     let batch = 64;
+    let report = |step: usize, loss: Option<f32>| -> anyhow::Result<()> {
+        let encoded = model.encode_text(&held_ids, &held_mask)?;
+        let held_loss = head.loss(&encoded, &held_mask, &held_targets, &vec![true; held.len()])?;
+        match loss {
+            Some(loss) => print!("step {step}: training loss {loss:.4}, "),
+            None => print!("step {step}: "),
+        }
+        println!("held-out loss {:.4}", held_loss.to_scalar::<f32>()?);
+        for (label, objects) in [("one-object", 1), ("two-object", 2)] {
+            let rows: Vec<u32> = (0..held.len() as u32)
+                .filter(|&i| held_objects[i as usize] == objects)
+                .collect();
+            let index = candle_core::Tensor::new(rows.as_slice(), &device)?;
+            let targets: Vec<_> = rows.iter().map(|&i| held_targets[i as usize]).collect();
+            let r = head.reads(
+                &encoded.index_select(&index, 0)?,
+                &held_mask.index_select(&index, 0)?,
+                &targets,
+            )?;
+            println!(
+                "  held-out {label} captions {}: read entirely right {}; objects {}: colour {}, shape {}, motion {}; background {}",
+                r.captions, r.whole, r.objects, r.colour, r.shape, r.motion, r.background
+            );
+        }
+        Ok(())
+    };
+    report(0, None)?;
     for step in 1..=steps {
         let (texts, targets) = sample_captions(Split::Train, batch, &mut rng);
         let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
@@ -108,24 +155,7 @@ fn main() -> anyhow::Result<()> {
         let grads = loss.backward()?;
         optimiser.step(&grads, 3e-3, 0.0)?;
         if step % 100 == 0 || step == steps {
-            let encoded = model.encode_text(&held_ids, &held_mask)?;
-            println!("step {step}: loss {:.4}", loss.to_scalar::<f32>()?);
-            for (label, objects) in [("one-object", 1), ("two-object", 2)] {
-                let rows: Vec<u32> = (0..held.len() as u32)
-                    .filter(|&i| held_objects[i as usize] == objects)
-                    .collect();
-                let index = candle_core::Tensor::new(rows.as_slice(), &device)?;
-                let targets: Vec<_> = rows.iter().map(|&i| held_targets[i as usize]).collect();
-                let r = head.reads(
-                    &encoded.index_select(&index, 0)?,
-                    &held_mask.index_select(&index, 0)?,
-                    &targets,
-                )?;
-                println!(
-                    "  held-out {label} captions {}: read entirely right {}; objects {}: colour {}, shape {}, motion {}; background {}",
-                    r.captions, r.whole, r.objects, r.colour, r.shape, r.motion, r.background
-                );
-            }
+            report(step, Some(loss.to_scalar::<f32>()?))?;
         }
     }
     Ok(())

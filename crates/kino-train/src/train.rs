@@ -187,6 +187,10 @@ pub fn train(
         None => None,
     };
     let model = MiniModel::new(&recipe, vocabulary::pieces().len(), &device)?;
+    if saved.is_none() && recipe.caption_parse_warm_up > 0 {
+        // Before the first step only: a resumed run's checkpoint holds the warmed encoder.
+        crate::caption_parse::warm_up(&model, &tokenizer, &recipe)?;
+    }
     let vars = model.named_vars();
     let mut optimiser = AdamW::new(vars.clone())?;
     let mut ema = Ema::new(&vars, recipe.ema_decay)?;
