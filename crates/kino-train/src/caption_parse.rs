@@ -24,9 +24,9 @@ pub const CAPTION_PARSE: &str = "caption_parse";
 pub const OBJECT_SLOTS: usize = kino_world::MAX_OBJECTS;
 
 /// Classes of one object slot: each attribute's values plus "no such object".
-const COLOURS: usize = Colour::ALL.len() + 1;
-const SHAPES: usize = Shape::ALL.len() + 1;
-const MOTIONS: usize = Motion::ALL.len() + 1;
+pub(crate) const COLOURS: usize = Colour::ALL.len() + 1;
+pub(crate) const SHAPES: usize = Shape::ALL.len() + 1;
+pub(crate) const MOTIONS: usize = Motion::ALL.len() + 1;
 const BACKGROUNDS: usize = Background::ALL.len();
 
 /// The training-only head: pooling queries and the two classifiers.
@@ -49,7 +49,7 @@ pub struct ParseTargets {
     pub background: u32,
 }
 
-fn index_of<T: PartialEq>(all: &[T], value: &T) -> u32 {
+pub(crate) fn index_of<T: PartialEq>(all: &[T], value: &T) -> u32 {
     all.iter().position(|v| v == value).unwrap_or(all.len()) as u32
 }
 

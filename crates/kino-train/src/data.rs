@@ -19,7 +19,12 @@ pub struct Batch {
     pub objects: Tensor,
     /// The scene each clip was rendered from (what its caption says, as the world knows it).
     pub specs: Vec<kino_world::SceneSpec>,
+    /// Per clip, per frame, each object's exact bounds in the spec's order.
+    pub boxes: Vec<ObjectBoxes>,
 }
+
+/// Where a clip's objects are: per frame, each object's exact bounds in the spec's order.
+pub type ObjectBoxes = Vec<Vec<kino_world::BBox>>;
 
 /// One rendered clip: its pixels and where its objects are.
 #[derive(Debug, Clone)]
@@ -28,6 +33,8 @@ pub struct RenderedClip {
     pub pixels: Vec<f32>,
     /// `(T, H, W)`: 1 on object pixels, 0 elsewhere.
     pub objects: Vec<f32>,
+    /// Per frame, each object's exact bounds in the spec's order.
+    pub boxes: ObjectBoxes,
 }
 
 /// The random stream of step `step` for purpose `stream`.
@@ -73,6 +80,7 @@ pub fn render_window(
     let plane = recipe.height * recipe.width;
     let mut pixels = vec![0f32; RGB * recipe.frames * plane];
     let mut objects = vec![0f32; recipe.frames * plane];
+    let mut boxes = Vec::with_capacity(recipe.frames);
     for t in 0..recipe.frames {
         let (rgb, truth) = renderer.frame((offset + t) as u32);
         for (i, px) in rgb.chunks_exact(3).enumerate() {
@@ -84,8 +92,13 @@ pub fn render_window(
         for object in &truth {
             mark_box(mask, recipe.width, recipe.height, &object.bbox);
         }
+        boxes.push(truth.iter().map(|object| object.bbox).collect());
     }
-    Ok(RenderedClip { pixels, objects })
+    Ok(RenderedClip {
+        pixels,
+        objects,
+        boxes,
+    })
 }
 
 /// Sets to 1 the pixels of a `width` x `height` mask whose centre lies in `bbox` grown by one
@@ -111,6 +124,7 @@ pub fn world_batch(recipe: &Recipe, step: usize, batch: usize, device: &Device) 
     let mut objects = Vec::with_capacity(batch * plane);
     let mut captions = Vec::with_capacity(batch);
     let mut specs = Vec::with_capacity(batch);
+    let mut boxes = Vec::with_capacity(batch);
     for _ in 0..batch {
         let (spec, caption) = sample_from_with(&mut rng, Split::Train, recipe.one_object_share);
         let seed = rng.next_u64();
@@ -122,6 +136,7 @@ pub fn world_batch(recipe: &Recipe, step: usize, batch: usize, device: &Device) 
         let clip = render_window(&spec, recipe, seed, offset)?;
         values.extend(clip.pixels);
         objects.extend(clip.objects);
+        boxes.push(clip.boxes);
         captions.push(caption.to_lowercase());
         specs.push(spec);
     }
@@ -133,6 +148,7 @@ pub fn world_batch(recipe: &Recipe, step: usize, batch: usize, device: &Device) 
         captions,
         objects,
         specs,
+        boxes,
     })
 }
 

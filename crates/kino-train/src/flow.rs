@@ -18,6 +18,7 @@ use crate::autoencoder::{AutoencoderRecipe, ClipAutoencoder};
 use crate::caption_parse::ParseTargets;
 use crate::model::{MiniModel, gaussian};
 use crate::recipe::Recipe;
+use crate::token_read::TokenTargets;
 
 /// The sampler's shift of a noise level: `shift s / (1 + (shift - 1) s)`.
 pub fn shift_sigma(sigma: f64, shift: f64) -> f64 {
@@ -58,6 +59,8 @@ pub struct DitBatch {
     pub captions: Vec<String>,
     /// The scene each caption describes.
     pub specs: Vec<kino_world::SceneSpec>,
+    /// Per clip, per frame, each object's exact bounds in pixels (in the spec's order).
+    pub boxes: Vec<crate::data::ObjectBoxes>,
     /// For a latent batch, the clips `(B, 3, T, H, W)` and object masks `(B, 1, T, H, W)`
     /// it was encoded from (what the decoded loss compares against).
     pub pixels: Option<(Tensor, Tensor)>,
@@ -72,6 +75,7 @@ impl DitBatch {
             objects: batch.objects.clone(),
             captions: batch.captions.clone(),
             specs: batch.specs.clone(),
+            boxes: batch.boxes.clone(),
             pixels: None,
         })
     }
@@ -120,6 +124,7 @@ impl DitBatch {
             objects,
             captions: batch.captions.clone(),
             specs: batch.specs.clone(),
+            boxes: batch.boxes.clone(),
             pixels: Some((clips.clone(), batch.objects.clone())),
         })
     }
@@ -242,13 +247,19 @@ pub fn loss(
     )?;
     let (ids, mask) = tokenize(tokenizer, &captions, recipe.max_sequence_length, device)?;
     let text = model.encode_text(&ids, &mask)?;
-    // The clean-clip estimate of one pass of the transformer over `estimate` channels.
-    let clean_estimate = |estimate: Option<&Tensor>| -> Result<Tensor> {
+    let tap = model
+        .token_read
+        .as_ref()
+        .filter(|_| recipe.token_read_weight > 0.0)
+        .map(|_| recipe.token_read_block);
+    // The clean-clip estimate of one pass of the transformer over `estimate` channels, and
+    // the tokens the token-read head reads.
+    let clean_estimate = |estimate: Option<&Tensor>| -> Result<(Tensor, Option<Tensor>)> {
         let input = match estimate {
             Some(estimate) => Tensor::cat(&[&noisy, &condition, estimate], 1)?,
             None => Tensor::cat(&[&noisy, &condition], 1)?,
         };
-        let predicted = model.dit.forward(&input, &timesteps, &text)?;
+        let (predicted, tokens) = model.dit.forward_tapped(&input, &timesteps, &text, tap)?;
         debug_assert_eq!(predicted.dims()[1], recipe.latent_channels());
         match recipe.skip_detail_std {
             Some(detail_std) => {
@@ -262,17 +273,20 @@ pub fn loss(
                     .unzip();
                 let skip = Tensor::from_vec(skip, (b, 1, 1, 1, 1), device)?;
                 let out = Tensor::from_vec(out, (b, 1, 1, 1, 1), device)?;
-                noisy.broadcast_mul(&skip)? + predicted.broadcast_mul(&out)?
+                Ok((
+                    (noisy.broadcast_mul(&skip)? + predicted.broadcast_mul(&out)?)?,
+                    tokens,
+                ))
             }
-            None => Ok(predicted),
+            None => Ok((predicted, tokens)),
         }
     };
-    let predicted = if recipe.self_condition {
+    let (predicted, tokens) = if recipe.self_condition {
         let zeros = noisy.zeros_like()?;
         let estimate = if draws.self_condition {
             // The model's own estimate, as sampling will feed it; no gradient flows back
             // through the first pass.
-            clean_estimate(Some(&zeros))?.detach()
+            clean_estimate(Some(&zeros))?.0.detach()
         } else {
             zeros
         };
@@ -322,6 +336,23 @@ pub fn loss(
             let keep: Vec<bool> = draws.caption_dropped.iter().map(|&d| !d).collect();
             let parse = head.loss(&text, &mask, &targets, &keep)?;
             (total + (parse * recipe.caption_parse_weight)?)?
+        }
+        _ => total,
+    };
+    let total = match (&model.token_read, tokens) {
+        (Some(head), Some(tokens)) => {
+            let (_, _, _, lh, lw) = clips.dims5()?;
+            let grid = (lh / recipe.patch[1], lw / recipe.patch[2]);
+            let targets: Vec<TokenTargets> = batch
+                .specs
+                .iter()
+                .zip(&batch.boxes)
+                .map(|(spec, boxes)| {
+                    TokenTargets::of(spec, boxes, grid, (recipe.width, recipe.height))
+                })
+                .collect();
+            let read = head.loss(&tokens, &targets)?;
+            (total + (read * recipe.token_read_weight)?)?
         }
         _ => total,
     };

@@ -24,6 +24,7 @@ pub mod model;
 pub mod optim;
 pub mod recipe;
 pub mod sheet;
+pub mod token_read;
 pub mod train;
 pub mod vocabulary;
 pub mod whiten;

@@ -11,6 +11,7 @@ use kino_world::Rng;
 
 use crate::caption_parse::{CAPTION_PARSE, CaptionParseHead};
 use crate::recipe::Recipe;
+use crate::token_read::{TOKEN_READ, TokenReadHead};
 
 /// The DiT's prefix in the `VarMap`, and its folder in a model directory.
 pub const TRANSFORMER: &str = "transformer";
@@ -25,6 +26,8 @@ pub struct MiniModel {
     pub text: Umt5Encoder,
     /// The training-only caption-parse head ([`Recipe::caption_parse_weight`] above 0).
     pub caption_parse: Option<CaptionParseHead>,
+    /// The training-only token-read head ([`Recipe::token_read_weight`] above 0).
+    pub token_read: Option<TokenReadHead>,
     /// Every trainable tensor, by `prefix.reference_name`.
     pub varmap: VarMap,
 }
@@ -65,10 +68,32 @@ impl MiniModel {
         } else {
             None
         };
+        let token_read = if recipe.token_read_weight > 0.0 {
+            if recipe.autoencoder.is_none() || recipe.latent_size()[0] != recipe.patch[0] {
+                candle_core::bail!(
+                    "token_read_weight needs a latent recipe whose clip is one token deep"
+                );
+            }
+            if recipe.token_read_block > recipe.layers {
+                candle_core::bail!(
+                    "token_read_block {} is past the DiT's {} blocks",
+                    recipe.token_read_block,
+                    recipe.layers
+                );
+            }
+            Some(TokenReadHead::new(
+                recipe.dim,
+                recipe.frames,
+                vb.pp(TOKEN_READ),
+            )?)
+        } else {
+            None
+        };
         let model = Self {
             dit,
             text,
             caption_parse,
+            token_read,
             varmap,
         };
         model.initialise(recipe)?;
@@ -97,6 +122,7 @@ impl MiniModel {
     fn initialise(&self, recipe: &Recipe) -> Result<()> {
         let mut networks = Rng::new(kino_world::mix64(recipe.seed ^ 0x696e_6974)); // "init"
         let mut head = Rng::new(kino_world::mix64(recipe.seed ^ 0x7061_7273)); // "pars"
+        let mut token_head = Rng::new(kino_world::mix64(recipe.seed ^ 0x746f_6b65)); // "toke"
         let dit_cfg: WanTransformerConfig = typed(recipe.transformer_config(), "transformer")?;
         let biases = attention_biases(recipe, dit_cfg.rope_dims());
         for (name, var) in self.named_vars() {
@@ -104,6 +130,8 @@ impl MiniModel {
             let n: usize = dims.iter().product();
             let rng = if name.starts_with(&format!("{CAPTION_PARSE}.")) {
                 &mut head
+            } else if name.starts_with(&format!("{TOKEN_READ}.")) {
+                &mut token_head
             } else {
                 &mut networks
             };

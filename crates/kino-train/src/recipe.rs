@@ -141,6 +141,17 @@ pub struct Recipe {
     /// learns them in under 1,000 steps of a few seconds. 0: none.
     #[serde(default)]
     pub caption_parse_warm_up: usize,
+    /// Weight of the token-read objective ([`crate::token_read`]): a training-only linear
+    /// head must read, from each patch token as it leaves the first
+    /// [`Recipe::token_read_block`] blocks of the DiT, what the clean clip holds at the
+    /// token's place: the colour, shape and motion of the object that covers it most over the
+    /// clip (or none), and in which keyframes any object covers it. 0 (recipes and
+    /// checkpoints without the field): no head.
+    #[serde(default)]
+    pub token_read_weight: f64,
+    /// How many DiT blocks the token-read head reads after (at most the block count).
+    #[serde(default = "default_token_read_block")]
+    pub token_read_block: usize,
     /// Whether the transformer's input ends with absolute position planes (frame, row,
     /// column; `kino_models::dit::position_planes`). Wan's 3D RoPE is relative only, so a
     /// small model without them can tell the middle of the frame from its edge only through
@@ -322,6 +333,8 @@ impl Default for Recipe {
             self_condition: false,
             caption_parse_weight: 0.0,
             caption_parse_warm_up: 0,
+            token_read_weight: 0.0,
+            token_read_block: default_token_read_block(),
             position_planes: false,
             first_frame_layout: kino_models::dit::FirstFrameLayout::FirstFrameOnly,
             self_attention_gain: 1.7,
@@ -349,6 +362,10 @@ impl Default for Recipe {
 }
 
 /// Where the decoded loss stops: the median noise level of the shifted training draws.
+fn default_token_read_block() -> usize {
+    3
+}
+
 fn default_decoded_max_sigma() -> f64 {
     0.75
 }

@@ -682,3 +682,121 @@ fn the_decoded_loss_charges_the_decoded_clip_for_the_clips_below_its_noise_level
         "the decoded term's gradient does not reach the transformer"
     );
 }
+
+/// The token-read objective: its gradient trains the blocks below the tokens it reads and no
+/// block above them; its head is kept in the checkpoint (so a resumed run equals an
+/// uninterrupted one) and left out of the exported folder, which is a model the pipeline runs.
+#[test]
+fn the_token_read_objective_trains_the_blocks_below_its_tap_and_is_not_exported() {
+    let device = candle_core::Device::Cpu;
+    let recipe = Recipe {
+        layers: 2,
+        token_read_weight: 0.5,
+        token_read_block: 1,
+        ..latent_recipe()
+    };
+    let ae_recipe = recipe.autoencoder.clone().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ae = train_autoencoder(
+        &recipe,
+        &AutoencoderRecipe {
+            steps: 2,
+            ..ae_recipe
+        },
+        dir.path(),
+        None,
+        &mut Quiet,
+    )
+    .unwrap();
+    let batch = kino_train::data::world_batch(&recipe, 3, 4, &device).unwrap();
+    let latent = kino_train::flow::DitBatch::latents(&batch, &ae, &[false; 4]).unwrap();
+    let tokenizer_file = dir.path().join("tokenizer.json");
+    std::fs::write(
+        &tokenizer_file,
+        kino_train::vocabulary::tokenizer_json().to_string(),
+    )
+    .unwrap();
+    let tokenizer = kino_models::text::WanTokenizer::from_file(&tokenizer_file).unwrap();
+    let model =
+        kino_train::model::MiniModel::new(&recipe, kino_train::vocabulary::pieces().len(), &device)
+            .unwrap();
+    let draws = kino_train::flow::StepDraws::new(&recipe, 4, &mut kino_world::Rng::new(5));
+    let loss = |weight: f64| {
+        let recipe = Recipe {
+            token_read_weight: weight,
+            ..recipe.clone()
+        };
+        kino_train::flow::loss(&model, &tokenizer, &latent, &recipe, 0.0, &draws, Some(&ae))
+            .unwrap()
+    };
+    let grads_with = loss(0.5).backward().unwrap();
+    let grads_without = loss(0.0).backward().unwrap();
+    let change = |prefix: &str| {
+        model
+            .named_vars()
+            .iter()
+            .filter(|(name, _)| name.starts_with(prefix))
+            .map(|(name, var)| {
+                let with = grads_with.get(var.as_tensor());
+                let without = grads_without.get(var.as_tensor());
+                match (with, without) {
+                    (Some(a), Some(b)) => kino_testkit::max_abs_diff(a, b),
+                    (Some(a), None) => kino_testkit::max_abs_diff(a, &a.zeros_like().unwrap()),
+                    _ => panic!("{name} has no gradient"),
+                }
+            })
+            .fold(0f32, f32::max)
+    };
+    assert!(change("transformer.blocks.0.") > 1e-6, "block 0 untouched");
+    assert!(change("token_read.") > 1e-6, "the head untouched");
+    assert!(change("text_encoder.") > 1e-6, "the text encoder untouched");
+    assert!(change("transformer.blocks.1.") < 1e-7, "block 1 trained");
+    assert!(
+        change("transformer.proj_out.") < 1e-7,
+        "the output head trained"
+    );
+
+    let run = |out: &Path, recipe: &Recipe, stop_at: Option<usize>, resume: bool| TrainOptions {
+        recipe: recipe.clone(),
+        ..options(out, 2, stop_at, resume)
+    };
+    let straight = tempfile::tempdir().unwrap();
+    let summary = train(&run(straight.path(), &recipe, None, false), &mut Quiet).unwrap();
+    let resumed = tempfile::tempdir().unwrap();
+    train(&run(resumed.path(), &recipe, Some(1), false), &mut Quiet).unwrap();
+    train(&run(resumed.path(), &recipe, None, true), &mut Quiet).unwrap();
+    let state = |dir: &Path| {
+        candle_core::safetensors::load(
+            dir.join("checkpoint/state.safetensors"),
+            &candle_core::Device::Cpu,
+        )
+        .unwrap()
+    };
+    let (a, b) = (state(straight.path()), state(resumed.path()));
+    assert!(a.keys().any(|name| name.contains("token_read.read")));
+    assert_eq!(a.len(), b.len());
+    for (name, t) in &a {
+        assert_eq!(kino_testkit::max_abs_diff(t, &b[name]), 0.0, "{name}");
+    }
+    let plain_recipe = Recipe {
+        token_read_weight: 0.0,
+        ..recipe.clone()
+    };
+    let plain = tempfile::tempdir().unwrap();
+    let plain_summary = train(&run(plain.path(), &plain_recipe, None, false), &mut Quiet).unwrap();
+    let names = |model: &Path| {
+        let mut names: Vec<String> = candle_core::safetensors::load(
+            model.join("transformer/diffusion_pytorch_model.safetensors"),
+            &candle_core::Device::Cpu,
+        )
+        .unwrap()
+        .into_keys()
+        .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(&summary.model_dir), names(&plain_summary.model_dir));
+    let pipeline = Pipeline::load(&summary.model_dir, &LoadOptions::default()).unwrap();
+    let (clip, _) = text_then_image_to_video(&pipeline, 1);
+    assert_eq!(clip.dims().unwrap(), (4, 16, 16));
+}

@@ -97,7 +97,28 @@ impl WanTransformer3D {
     /// the patch size. The latents and text are cast to the model's dtype, and the result is
     /// in that dtype (as the reference pipeline casts them to the transformer's dtype).
     pub fn forward(&self, latents: &Tensor, timestep: &Tensor, text: &Tensor) -> Result<Tensor> {
+        Ok(self.forward_tapped(latents, timestep, text, None)?.0)
+    }
+
+    /// [`WanTransformer3D::forward`], also returning the patch tokens `(B, N, dim)` as they
+    /// leave the first `tap` blocks (`tap` at most the block count; 0: the embedded patches),
+    /// for training objectives that read the DiT's intermediate representation.
+    pub fn forward_tapped(
+        &self,
+        latents: &Tensor,
+        timestep: &Tensor,
+        text: &Tensor,
+        tap: Option<usize>,
+    ) -> Result<(Tensor, Option<Tensor>)> {
         let (b, _, t, h, w) = latents.dims5()?;
+        if let Some(tap) = tap
+            && tap > self.blocks.len()
+        {
+            candle_core::bail!(
+                "transformer: tokens after block {tap} asked of a transformer of {} blocks",
+                self.blocks.len()
+            );
+        }
         let [pt, ph, pw] = self.cfg.patch();
         if timestep.dims() != [b] {
             candle_core::bail!(
@@ -120,15 +141,29 @@ impl WanTransformer3D {
         let x = self.patch_embedding.forward(latents)?; // (B, N, dim)
         let rope_tables = self.rope.forward(grid, latents.device())?;
         let conditions = self.condition_embedder.forward(timestep, text)?;
-        let x = self.run_blocks(x, &conditions, &rope_tables)?;
+        let mut x = x;
+        let mut tapped = (tap == Some(0)).then(|| x.clone());
+        for (i, block) in self.blocks.iter().enumerate() {
+            x = block.forward(
+                &x,
+                &conditions.text,
+                &conditions.timestep_proj,
+                &rope_tables,
+            )?;
+            if tap == Some(i + 1) {
+                tapped = Some(x.clone());
+            }
+        }
         let out = self.head(&x, &conditions.temb)?; // (B, N, pt*ph*pw*C_out)
 
         // (B, N, pt*ph*pw*C) -> (B, T', H', W', pt, ph, pw, C) -> (B, C, T', pt, H', ph, W', pw)
         let c = self.cfg.out_channels();
-        out.reshape(vec![b, grid[0], grid[1], grid[2], pt, ph, pw, c])?
+        let out = out
+            .reshape(vec![b, grid[0], grid[1], grid[2], pt, ph, pw, c])?
             .permute(vec![0, 7, 1, 4, 2, 5, 3, 6])?
             .contiguous()?
-            .reshape((b, c, t, h, w))
+            .reshape((b, c, t, h, w))?;
+        Ok((out, tapped))
     }
 
     /// Runs every block on the patch tokens `x` `(B, N, dim)`.
