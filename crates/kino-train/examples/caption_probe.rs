@@ -15,7 +15,7 @@
 //! `--steps 0` reads the held-out captions with them as they are.
 
 use anyhow::Context;
-use candle_core::{DType, Device};
+use candle_core::Device;
 use kino_train::caption_parse::{CAPTION_PARSE, ParseTargets, sample_captions};
 use kino_train::model::TEXT_ENCODER;
 use kino_train::optim::AdamW;
@@ -57,19 +57,7 @@ fn main() -> anyhow::Result<()> {
         .as_ref()
         .context("the recipe has a caption-parse head")?;
     if let Some(dir) = &encoder_dir {
-        let path = std::path::Path::new(dir)
-            .join(TEXT_ENCODER)
-            .join("model.safetensors");
-        let stored = candle_core::safetensors::load(&path, &device)
-            .with_context(|| path.display().to_string())?;
-        for (name, var) in model.named_vars() {
-            if let Some(key) = name.strip_prefix(&format!("{TEXT_ENCODER}.")) {
-                let tensor = stored
-                    .get(key)
-                    .with_context(|| format!("{}: no tensor {key}", path.display()))?;
-                var.set(&tensor.to_dtype(DType::F32)?)?;
-            }
-        }
+        model.load_exported(std::path::Path::new(dir), TEXT_ENCODER)?;
     }
     if let Some(dir) = &checkpoint_dir {
         // A caption-parse run's own encoder and head, as training left them (`w.` tensors).

@@ -16,43 +16,13 @@
 use anyhow::Context;
 use candle_core::{DType, Device, Tensor};
 use kino_train::autoencoder::train_autoencoder;
-use kino_train::data::{ObjectBoxes, render_window};
+use kino_train::data::split_batch;
 use kino_train::flow::{self, DitBatch, StepDraws};
 use kino_train::model::{TEXT_ENCODER, TRANSFORMER};
 use kino_train::optim::AdamW;
 use kino_train::token_read::{TOKEN_READ, TokenTargets};
 use kino_train::{MiniModel, Quiet, Recipe, vocabulary};
-use kino_world::{Rng, Split, sample_from_with};
-
-/// Clips of `split`, rendered as training renders them.
-fn clips(
-    recipe: &Recipe,
-    split: Split,
-    n: usize,
-    rng: &mut Rng,
-) -> anyhow::Result<kino_train::data::Batch> {
-    let plane = recipe.frames * recipe.height * recipe.width;
-    let (mut values, mut objects) = (Vec::new(), Vec::new());
-    let (mut captions, mut specs, mut boxes) = (Vec::new(), Vec::new(), Vec::<ObjectBoxes>::new());
-    for _ in 0..n {
-        let (spec, caption) = sample_from_with(rng, split, recipe.one_object_share);
-        let clip = render_window(&spec, recipe, rng.next_u64(), 0)?;
-        values.extend(clip.pixels);
-        objects.extend(clip.objects);
-        boxes.push(clip.boxes);
-        captions.push(caption.to_lowercase());
-        specs.push(spec);
-    }
-    let (t, h, w) = (recipe.frames, recipe.height, recipe.width);
-    debug_assert_eq!(objects.len(), n * plane);
-    Ok(kino_train::data::Batch {
-        clips: Tensor::from_vec(values, (n, 3, t, h, w), &Device::Cpu)?,
-        captions,
-        objects: Tensor::from_vec(objects, (n, 1, t, h, w), &Device::Cpu)?,
-        specs,
-        boxes,
-    })
-}
+use kino_world::{Rng, Split};
 
 /// Counts of one report row.
 #[derive(Default)]
@@ -96,21 +66,8 @@ fn main() -> anyhow::Result<()> {
     std::fs::remove_dir_all(&scratch)?;
 
     let model = MiniModel::new(&recipe, vocabulary::pieces().len(), &device)?;
-    for (component, file) in [
-        (TRANSFORMER, "diffusion_pytorch_model.safetensors"),
-        (TEXT_ENCODER, "model.safetensors"),
-    ] {
-        let path = model_dir.join(component).join(file);
-        let stored = candle_core::safetensors::load(&path, &device)
-            .with_context(|| path.display().to_string())?;
-        for (name, var) in model.named_vars() {
-            if let Some(key) = name.strip_prefix(&format!("{component}.")) {
-                let tensor = stored
-                    .get(key)
-                    .with_context(|| format!("{}: no tensor {key}", path.display()))?;
-                var.set(&tensor.to_dtype(DType::F32)?)?;
-            }
-        }
+    for component in [TRANSFORMER, TEXT_ENCODER] {
+        model.load_exported(&model_dir, component)?;
     }
     let head = model.token_read.as_ref().context("a token-read head")?;
     let trained: Vec<_> = model
@@ -169,7 +126,7 @@ fn main() -> anyhow::Result<()> {
 
     let mut rng = Rng::new(0x746f_6b70); // "tokp"
     for step in 1..=steps {
-        let batch = clips(&recipe, Split::Train, 32, &mut rng)?;
+        let batch = split_batch(&recipe, Split::Train, 32, &mut rng, &device)?;
         let sigmas = StepDraws::new(&recipe, 32, &mut rng).sigmas;
         let (tokens, targets) = tokens_of(&batch, sigmas, &mut rng)?;
         let loss = head.loss(&tokens, &targets)?;
@@ -181,7 +138,7 @@ fn main() -> anyhow::Result<()> {
 
     let none_colour = kino_world::Colour::ALL.len() as u32;
     let mut held_rng = Rng::new(0x6865_6c64); // "held"
-    let held = clips(&recipe, Split::HeldOut, 96, &mut held_rng)?;
+    let held = split_batch(&recipe, Split::HeldOut, 96, &mut held_rng, &device)?;
     println!(
         "{}: tokens after block {block}, head trained {steps} steps; 96 held-out clips",
         model_dir.display()

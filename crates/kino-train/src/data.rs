@@ -119,6 +119,17 @@ fn mark_box(mask: &mut [f32], width: usize, height: usize, bbox: &kino_world::BB
 /// Batch `step` of `batch` training clips.
 pub fn world_batch(recipe: &Recipe, step: usize, batch: usize, device: &Device) -> Result<Batch> {
     let mut rng = step_rng(recipe, step, 0x6461_7461); // "data"
+    split_batch(recipe, Split::Train, batch, &mut rng, device)
+}
+
+/// `batch` clips of `split`'s scenes drawn from `rng`, rendered as training renders them.
+pub fn split_batch(
+    recipe: &Recipe,
+    split: Split,
+    batch: usize,
+    rng: &mut Rng,
+    device: &Device,
+) -> Result<Batch> {
     let plane = recipe.frames * recipe.height * recipe.width;
     let mut values = Vec::with_capacity(batch * RGB * plane);
     let mut objects = Vec::with_capacity(batch * plane);
@@ -126,7 +137,7 @@ pub fn world_batch(recipe: &Recipe, step: usize, batch: usize, device: &Device) 
     let mut specs = Vec::with_capacity(batch);
     let mut boxes = Vec::with_capacity(batch);
     for _ in 0..batch {
-        let (spec, caption) = sample_from_with(&mut rng, Split::Train, recipe.one_object_share);
+        let (spec, caption) = sample_from_with(rng, split, recipe.one_object_share);
         let seed = rng.next_u64();
         // Whole-clip recipes draw nothing more, so their batches are as they always were.
         let offset = match recipe.world_frames {

@@ -100,6 +100,29 @@ impl MiniModel {
         Ok(model)
     }
 
+    /// Sets the variables of `component` ([`TRANSFORMER`] or [`TEXT_ENCODER`]) to the weights
+    /// of an exported model folder's `component/file`, cast to f32; a missing tensor is an
+    /// error that names it and the file.
+    pub fn load_exported(&self, model_dir: &std::path::Path, component: &str) -> Result<()> {
+        let file = if component == TRANSFORMER {
+            "diffusion_pytorch_model.safetensors"
+        } else {
+            "model.safetensors"
+        };
+        let path = model_dir.join(component).join(file);
+        let stored = candle_core::safetensors::load(&path, &Device::Cpu)
+            .map_err(|e| candle_core::Error::Msg(format!("{}: {e}", path.display())))?;
+        for (name, var) in self.named_vars() {
+            if let Some(key) = name.strip_prefix(&format!("{component}.")) {
+                let tensor = stored.get(key).ok_or_else(|| {
+                    candle_core::Error::Msg(format!("{}: no tensor {key}", path.display()))
+                })?;
+                var.set(&tensor.to_dtype(DType::F32)?)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Number of trainable scalars.
     pub fn parameter_count(&self) -> usize {
         self.varmap

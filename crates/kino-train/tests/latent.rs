@@ -60,6 +60,39 @@ fn losses(state: &Path) -> Vec<f32> {
         .collect()
 }
 
+/// The tensors of a run's checkpoint.
+fn checkpoint_state(run: &Path) -> std::collections::HashMap<String, candle_core::Tensor> {
+    candle_core::safetensors::load(
+        run.join("checkpoint/state.safetensors"),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap()
+}
+
+/// The training tokenizer (written into `dir`) and freshly initialised networks of `recipe`.
+fn tokenizer_and_model(
+    dir: &Path,
+    recipe: &Recipe,
+) -> (
+    kino_models::text::WanTokenizer,
+    kino_train::model::MiniModel,
+) {
+    let tokenizer_file = dir.join("tokenizer.json");
+    std::fs::write(
+        &tokenizer_file,
+        kino_train::vocabulary::tokenizer_json().to_string(),
+    )
+    .unwrap();
+    let tokenizer = kino_models::text::WanTokenizer::from_file(&tokenizer_file).unwrap();
+    let model = kino_train::model::MiniModel::new(
+        recipe,
+        kino_train::vocabulary::pieces().len(),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    (tokenizer, model)
+}
+
 /// A tiny latent model's clip of one prompt from text, then from that clip's first frame
 /// (image to video); both must be 4 frames of 16x16. Returns the text-only clip and its request.
 fn text_then_image_to_video(
@@ -164,14 +197,10 @@ fn a_resumed_latent_run_equals_an_uninterrupted_one() {
     let resumed = tempfile::tempdir().unwrap();
     train(&options(resumed.path(), 4, Some(2), false), &mut Quiet).unwrap();
     train(&options(resumed.path(), 4, None, true), &mut Quiet).unwrap();
-    let load = |dir: &Path| {
-        candle_core::safetensors::load(
-            dir.join("checkpoint/state.safetensors"),
-            &candle_core::Device::Cpu,
-        )
-        .unwrap()
-    };
-    let (a, b) = (load(straight.path()), load(resumed.path()));
+    let (a, b) = (
+        checkpoint_state(straight.path()),
+        checkpoint_state(resumed.path()),
+    );
     assert_eq!(a.len(), b.len());
     for (name, t) in &a {
         assert_eq!(
@@ -627,16 +656,7 @@ fn the_decoded_loss_charges_the_decoded_clip_for_the_clips_below_its_noise_level
 
     // The loss adds `decoded_weight` times the decoded term, and nothing when no clip's
     // noise level is below `decoded_max_sigma`; its gradient reaches the transformer.
-    let tokenizer_file = dir.path().join("tokenizer.json");
-    std::fs::write(
-        &tokenizer_file,
-        kino_train::vocabulary::tokenizer_json().to_string(),
-    )
-    .unwrap();
-    let tokenizer = kino_models::text::WanTokenizer::from_file(&tokenizer_file).unwrap();
-    let model =
-        kino_train::model::MiniModel::new(&recipe, kino_train::vocabulary::pieces().len(), &device)
-            .unwrap();
+    let (tokenizer, model) = tokenizer_and_model(dir.path(), &recipe);
     let mut rng = kino_world::Rng::new(5);
     let mut draws = kino_train::flow::StepDraws::new(&recipe, 4, &mut rng);
     draws.sigmas = vec![0.2, 0.9, 0.5, 0.95];
@@ -710,16 +730,7 @@ fn the_token_read_objective_trains_the_blocks_below_its_tap_and_is_not_exported(
     .unwrap();
     let batch = kino_train::data::world_batch(&recipe, 3, 4, &device).unwrap();
     let latent = kino_train::flow::DitBatch::latents(&batch, &ae, &[false; 4]).unwrap();
-    let tokenizer_file = dir.path().join("tokenizer.json");
-    std::fs::write(
-        &tokenizer_file,
-        kino_train::vocabulary::tokenizer_json().to_string(),
-    )
-    .unwrap();
-    let tokenizer = kino_models::text::WanTokenizer::from_file(&tokenizer_file).unwrap();
-    let model =
-        kino_train::model::MiniModel::new(&recipe, kino_train::vocabulary::pieces().len(), &device)
-            .unwrap();
+    let (tokenizer, model) = tokenizer_and_model(dir.path(), &recipe);
     let draws = kino_train::flow::StepDraws::new(&recipe, 4, &mut kino_world::Rng::new(5));
     let loss = |weight: f64| {
         let recipe = Recipe {
@@ -765,14 +776,10 @@ fn the_token_read_objective_trains_the_blocks_below_its_tap_and_is_not_exported(
     let resumed = tempfile::tempdir().unwrap();
     train(&run(resumed.path(), &recipe, Some(1), false), &mut Quiet).unwrap();
     train(&run(resumed.path(), &recipe, None, true), &mut Quiet).unwrap();
-    let state = |dir: &Path| {
-        candle_core::safetensors::load(
-            dir.join("checkpoint/state.safetensors"),
-            &candle_core::Device::Cpu,
-        )
-        .unwrap()
-    };
-    let (a, b) = (state(straight.path()), state(resumed.path()));
+    let (a, b) = (
+        checkpoint_state(straight.path()),
+        checkpoint_state(resumed.path()),
+    );
     assert!(a.keys().any(|name| name.contains("token_read.read")));
     assert_eq!(a.len(), b.len());
     for (name, t) in &a {
