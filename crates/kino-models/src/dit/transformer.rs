@@ -141,19 +141,7 @@ impl WanTransformer3D {
         let x = self.patch_embedding.forward(latents)?; // (B, N, dim)
         let rope_tables = self.rope.forward(grid, latents.device())?;
         let conditions = self.condition_embedder.forward(timestep, text)?;
-        let mut x = x;
-        let mut tapped = (tap == Some(0)).then(|| x.clone());
-        for (i, block) in self.blocks.iter().enumerate() {
-            x = block.forward(
-                &x,
-                &conditions.text,
-                &conditions.timestep_proj,
-                &rope_tables,
-            )?;
-            if tap == Some(i + 1) {
-                tapped = Some(x.clone());
-            }
-        }
+        let (x, tapped) = self.run_blocks(x, &conditions, &rope_tables, tap)?;
         let out = self.head(&x, &conditions.temb)?; // (B, N, pt*ph*pw*C_out)
 
         // (B, N, pt*ph*pw*C) -> (B, T', H', W', pt, ph, pw, C) -> (B, C, T', pt, H', ph, W', pw)
@@ -166,17 +154,23 @@ impl WanTransformer3D {
         Ok((out, tapped))
     }
 
-    /// Runs every block on the patch tokens `x` `(B, N, dim)`.
+    /// Runs every block on the patch tokens `x` `(B, N, dim)`; with `tap` `Some(k)`, also
+    /// returns the tokens as they leave the first `k` blocks.
     pub fn run_blocks(
         &self,
         mut x: Tensor,
         conditions: &Conditions,
         rope_tables: &RopeTables,
-    ) -> Result<Tensor> {
-        for block in &self.blocks {
+        tap: Option<usize>,
+    ) -> Result<(Tensor, Option<Tensor>)> {
+        let mut tapped = (tap == Some(0)).then(|| x.clone());
+        for (i, block) in self.blocks.iter().enumerate() {
             x = block.forward(&x, &conditions.text, &conditions.timestep_proj, rope_tables)?;
+            if tap == Some(i + 1) {
+                tapped = Some(x.clone());
+            }
         }
-        Ok(x)
+        Ok((x, tapped))
     }
 
     /// The output head: `norm_out` (LayerNorm without weights) modulated by
