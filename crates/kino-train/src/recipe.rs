@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 
 /// Everything that determines a kino-mini training run. `Default` is the base recipe (pixel
 /// space, no autoencoder; the weights shipped until 2026-12-04) that recipe files override; the
-/// shipped weights come from `recipes/latent.json` on top of it. Field docs that say
+/// shipped weights come from `recipes/latent-parse-tokens.json` on top of it
+/// (`recipes/latent.json` plus the caption-parse and token-read heads). Field docs that say
 /// "shipped" describe that base.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Recipe {
@@ -147,9 +148,10 @@ pub struct Recipe {
     /// token's place: the colour, shape and motion of the object that covers it most over the
     /// clip (or none), and in which keyframes any object covers it. 0 (recipes and
     /// checkpoints without the field): no head. Measured (`recipes/latent-parse-tokens.json`,
-    /// weight 0.2, unfinished run): motion 11/56 at step 1,000 against 4/56 for the
-    /// caption-parse run and 0/56 for the shipped run; at step 2,000 18/56 against the
-    /// caption-parse run's 19/56.
+    /// weight 0.2, the shipped weights since the third set of 2026-12-05): motion 11/56 at
+    /// step 1,000 against 4/56 for the caption-parse run and 0/56 for `latent.json`; at step
+    /// 4,000 (4 seeds) motion 107/224 and colour 157/224 against 82 and 144 for the
+    /// caption-parse run and 83 and 165 for `latent.json`.
     #[serde(default)]
     pub token_read_weight: f64,
     /// How many DiT blocks the token-read head reads after (at most the block count).
