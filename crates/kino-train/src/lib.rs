@@ -22,6 +22,7 @@ pub mod export;
 pub mod flow;
 pub mod model;
 pub mod optim;
+pub mod prefetch;
 pub mod recipe;
 pub mod sheet;
 pub mod token_read;

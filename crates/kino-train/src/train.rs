@@ -12,8 +12,9 @@ use kino_models::text::WanTokenizer;
 use crate::checkpoint::{self, CheckpointError, CheckpointInfo};
 use crate::model::MiniModel;
 use crate::optim::{AdamW, Ema};
+use crate::prefetch::{Prefetch, StepBatch, step_batch};
 use crate::recipe::Recipe;
-use crate::{curve, data, export, flow, vocabulary};
+use crate::{curve, export, flow, vocabulary};
 
 /// How to run training.
 #[derive(Debug, Clone)]
@@ -204,16 +205,15 @@ pub fn train(
     let model_dir = out.join("model");
     let started = Instant::now();
     let seconds_before = info.seconds;
+    let mut prefetch = Prefetch::new({
+        let (recipe, autoencoder, device) = (recipe.clone(), autoencoder.clone(), device.clone());
+        move |step| step_batch(&recipe, autoencoder.as_ref(), step, &device)
+    });
     while info.step < stop {
         let step = info.step;
-        let batch = data::world_batch(&recipe, step, recipe.batch, &device)?;
-        let mut rng = data::step_rng(&recipe, step, 0x6e6f_6973); // "nois"
         let foreground = recipe.foreground_weight_at(step);
-        let draws = flow::StepDraws::new(&recipe, recipe.batch, &mut rng);
-        let batch = match &autoencoder {
-            Some(ae) => flow::DitBatch::latents(&batch, ae, &draws.first_frames)?,
-            None => flow::DitBatch::pixels(&batch)?,
-        };
+        let StepBatch { batch, draws } =
+            prefetch.take(step, (step + 1 < stop).then_some(step + 1))?;
         let loss = flow::loss(
             &model,
             &tokenizer,
