@@ -433,14 +433,14 @@ pub fn train_autoencoder(
     let started = Instant::now();
     let seconds_before = info.seconds;
     // The clips of the next step are rendered while this one trains.
-    let mut prefetch = Prefetch::new({
+    let mut prefetch = Prefetch::new(stop, {
         let (stage, batch, device) = (stage.clone(), ae.batch, device.clone());
         move |step| data::world_batch(&stage, DATA_OFFSET + step, batch, &device)
     });
     while info.step < stop {
         let step = info.step;
         let vae = build(&config, &varmap, &device)?;
-        let batch = prefetch.take(step, (step + 1 < stop).then_some(step + 1))?;
+        let batch = prefetch.take(step)?;
         let mut rng = data::step_rng(recipe, DATA_OFFSET + step, 0x6e6f_6973);
         let (total, reconstruction) = loss(&vae, &batch, ae, &mut rng)?;
         let grads = total.backward()?;

@@ -44,22 +44,26 @@ pub fn step_batch(
 pub struct Prefetch<T> {
     /// Makes step `step`'s input.
     make: Arc<dyn Fn(usize) -> Result<T> + Send + Sync>,
+    /// The step the run stops at: nothing is prepared for it or beyond.
+    stop: usize,
     /// The step being prepared and its thread.
     pending: Option<(usize, JoinHandle<Result<T>>)>,
 }
 
 impl<T: Send + 'static> Prefetch<T> {
-    /// A prefetcher of `make(step)`, which must depend on nothing but `step`.
-    pub fn new(make: impl Fn(usize) -> Result<T> + Send + Sync + 'static) -> Self {
+    /// A prefetcher of `make(step)`, which must depend on nothing but `step`, for a run that
+    /// stops at step `stop`.
+    pub fn new(stop: usize, make: impl Fn(usize) -> Result<T> + Send + Sync + 'static) -> Self {
         Self {
             make: Arc::new(make),
+            stop,
             pending: None,
         }
     }
 
-    /// Step `step`'s input (the one prepared in the background if it was asked for, else
-    /// made now), after starting to prepare `next` when given.
-    pub fn take(&mut self, step: usize, next: Option<usize>) -> Result<T> {
+    /// Step `step`'s input (the one prepared in the background if it was, else made now),
+    /// after starting to prepare step `step + 1` when the run goes on to it.
+    pub fn take(&mut self, step: usize) -> Result<T> {
         let ready = match self.pending.take() {
             Some((pending, thread)) if pending == step => thread.join().map_err(|_| {
                 candle_core::Error::Msg(format!(
@@ -68,7 +72,8 @@ impl<T: Send + 'static> Prefetch<T> {
             })?,
             _ => (self.make)(step),
         };
-        if let Some(next) = next {
+        let next = step + 1;
+        if next < self.stop {
             let make = Arc::clone(&self.make);
             let thread = std::thread::Builder::new()
                 .name("kino-batch".into())
@@ -92,12 +97,12 @@ mod tests {
             ..Recipe::default()
         };
         let device = Device::Cpu;
-        let mut prefetch = Prefetch::new({
+        let mut prefetch = Prefetch::new(4, {
             let (recipe, device) = (recipe.clone(), device.clone());
             move |step| step_batch(&recipe, None, step, &device)
         });
         for step in 0..3 {
-            let early = prefetch.take(step, Some(step + 1)).unwrap();
+            let early = prefetch.take(step).unwrap();
             let now = step_batch(&recipe, None, step, &device).unwrap();
             let diff = (&early.batch.clips - &now.batch.clips)
                 .unwrap()

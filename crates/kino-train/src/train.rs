@@ -205,15 +205,14 @@ pub fn train(
     let model_dir = out.join("model");
     let started = Instant::now();
     let seconds_before = info.seconds;
-    let mut prefetch = Prefetch::new({
+    let mut prefetch = Prefetch::new(stop, {
         let (recipe, autoencoder, device) = (recipe.clone(), autoencoder.clone(), device.clone());
         move |step| step_batch(&recipe, autoencoder.as_ref(), step, &device)
     });
     while info.step < stop {
         let step = info.step;
         let foreground = recipe.foreground_weight_at(step);
-        let StepBatch { batch, draws } =
-            prefetch.take(step, (step + 1 < stop).then_some(step + 1))?;
+        let StepBatch { batch, draws } = prefetch.take(step)?;
         let loss = flow::loss(
             &model,
             &tokenizer,
