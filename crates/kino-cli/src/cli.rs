@@ -102,6 +102,9 @@ pub struct EvalMiniArgs {
     /// The sampler's flow shift (default: the model's).
     #[arg(long)]
     pub flow_shift: Option<f64>,
+    /// Sampler (default: the model's scheduler config).
+    #[arg(long, value_enum)]
+    pub scheduler: Option<SchedulerArg>,
     /// Judge image-to-video instead: the world renders each prompt's first frame and the
     /// model continues it (the motion pass alone, on a keyframe known to be right).
     #[arg(long)]
@@ -410,6 +413,19 @@ pub enum SchedulerArg {
     Unipc,
     /// Flow-matching Euler.
     Euler,
+    /// Flow-matching Euler with stochastic sampling (diffusers' `stochastic_sampling`): each
+    /// step re-noises the clean estimate with fresh noise from the seed.
+    EulerStochastic,
+}
+
+impl From<SchedulerArg> for kino_pipeline::SchedulerChoice {
+    fn from(arg: SchedulerArg) -> Self {
+        match arg {
+            SchedulerArg::Unipc => Self::UniPc,
+            SchedulerArg::Euler => Self::Euler,
+            SchedulerArg::EulerStochastic => Self::EulerStochastic,
+        }
+    }
 }
 
 /// `kino info`

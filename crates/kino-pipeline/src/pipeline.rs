@@ -362,6 +362,7 @@ impl Pipeline {
             kino_sampling::SchedulerConfig::Euler(c) => c.prediction_type,
         };
         let mut scheduler = FlowScheduler::new(scheduler_config)?;
+        scheduler.set_noise_seed(request.seed);
         let shape = self
             .rules
             .latent_shape(request.height, request.width, request.frames);
@@ -567,10 +568,14 @@ impl Pipeline {
         let mut config = match request.scheduler {
             SchedulerChoice::Model => self.scheduler_config.clone(),
             SchedulerChoice::UniPc => SchedulerConfig::UniPc(unipc),
-            SchedulerChoice::Euler => match &self.scheduler_config {
-                SchedulerConfig::Euler(c) => SchedulerConfig::Euler(c.clone()),
-                SchedulerConfig::UniPc(c) => SchedulerConfig::Euler(FlowEulerConfig::like_unipc(c)),
-            },
+            SchedulerChoice::Euler | SchedulerChoice::EulerStochastic => {
+                let mut euler = match &self.scheduler_config {
+                    SchedulerConfig::Euler(c) => c.clone(),
+                    SchedulerConfig::UniPc(c) => FlowEulerConfig::like_unipc(c),
+                };
+                euler.stochastic_sampling = request.scheduler == SchedulerChoice::EulerStochastic;
+                SchedulerConfig::Euler(euler)
+            }
         };
         if let Some(shift) = request.flow_shift {
             match &mut config {

@@ -15,6 +15,9 @@ pub enum SchedulerChoice {
     UniPc,
     /// Flow-matching Euler with the model's training timesteps and shift.
     Euler,
+    /// Flow-matching Euler with diffusers' `stochastic_sampling`: each step's clean estimate
+    /// is re-noised to the next noise level with fresh noise drawn from the request's seed.
+    EulerStochastic,
 }
 
 /// One text-to-video request. `Default` holds `WanPipeline.__call__`'s defaults (diffusers

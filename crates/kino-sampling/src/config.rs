@@ -142,6 +142,10 @@ pub struct FlowEulerConfig {
     /// What the network predicts (diffusers' Euler knows only the velocity; a `"sample"`
     /// prediction is turned into one as v = (x_sigma - x0) / sigma).
     pub prediction_type: PredictionType,
+    /// diffusers' `stochastic_sampling`: each step re-noises the step's clean estimate to the
+    /// next noise level with fresh noise, `x_next = (1 - s_next) x0 + s_next z`, instead of
+    /// following the velocity (the noise comes from [`crate::FlowEulerScheduler::set_noise_seed`]).
+    pub stochastic_sampling: bool,
 }
 
 impl FlowEulerConfig {
@@ -152,6 +156,7 @@ impl FlowEulerConfig {
             num_train_timesteps: unipc.num_train_timesteps,
             shift: unipc.flow_shift,
             prediction_type: unipc.prediction_type,
+            stochastic_sampling: false,
         }
     }
 
@@ -495,16 +500,12 @@ impl TryFrom<RawEuler> for FlowEulerConfig {
                 raw.use_beta_sigmas,
                 "true is not supported: only the flow sigma schedule is implemented",
             ),
-            (
-                "stochastic_sampling",
-                raw.stochastic_sampling,
-                "true is not supported: only the deterministic step is implemented",
-            ),
         ])?;
         let config = Self {
             num_train_timesteps: raw.num_train_timesteps.unwrap_or(1000),
             shift: raw.shift.unwrap_or(1.0),
             prediction_type: PredictionType::FlowPrediction,
+            stochastic_sampling: raw.stochastic_sampling,
         };
         config.validate()?;
         Ok(config)

@@ -1,14 +1,16 @@
 //! The flow Euler scheduler: one network call per step, x_next = x + (sigma_next - sigma) v.
 //!
 //! Mirrors diffusers' `FlowMatchEulerDiscreteScheduler` (schedulers/
-//! scheduling_flow_match_euler_discrete.py, 0.42.1) with a fixed shift and no stochastic
-//! sampling. Simple and exact for straight flows; what kino-mini trains against.
+//! scheduling_flow_match_euler_discrete.py, 0.42.1) with a fixed shift, including its
+//! `stochastic_sampling` step (the clean estimate re-noised with fresh noise). Simple and exact
+//! for straight flows; what kino-mini trains against.
 
 use candle_core::{DType, Tensor};
 
 use crate::PredictionType;
 use crate::config::FlowEulerConfig;
 use crate::error::{Error, Result};
+use crate::noise::randn;
 use crate::schedule::{Schedule, flow_euler_schedule};
 
 /// The flow-matching Euler scheduler.
@@ -17,6 +19,7 @@ pub struct FlowEulerScheduler {
     config: FlowEulerConfig,
     schedule: Option<Schedule>,
     step_index: usize,
+    noise_seed: u64,
 }
 
 impl FlowEulerScheduler {
@@ -27,6 +30,7 @@ impl FlowEulerScheduler {
             config,
             schedule: None,
             step_index: 0,
+            noise_seed: 0,
         })
     }
 
@@ -73,9 +77,17 @@ impl FlowEulerScheduler {
         Ok(())
     }
 
+    /// Seeds the fresh noise of stochastic sampling: step `i` draws
+    /// [`randn`]`(shape, step_noise_seed(seed, i))`, so a run is the same for the same seed.
+    /// Deterministic sampling draws nothing.
+    pub fn set_noise_seed(&mut self, seed: u64) {
+        self.noise_seed = seed;
+    }
+
     /// Takes step `step_index` (which must be the next one): returns
-    /// `sample + (sigma_next - sigma) * model_output`, computed in float32 and returned in
-    /// `model_output`'s dtype, as the reference does.
+    /// `sample + (sigma_next - sigma) * velocity`, or with `stochastic_sampling`
+    /// `(1 - sigma_next) * x0 + sigma_next * noise` for the step's clean estimate `x0`; computed
+    /// in float32 and returned in `model_output`'s dtype, as the reference does.
     pub fn step(
         &mut self,
         model_output: &Tensor,
@@ -95,8 +107,27 @@ impl FlowEulerScheduler {
                 ((sample.to_dtype(DType::F32)? - model_output.to_dtype(DType::F32)?)? / sigma)?
             }
         };
-        let prev = (sample.to_dtype(DType::F32)? + velocity.affine(f64::from(dt), 0.0)?)?;
+        let prev = if self.config.stochastic_sampling {
+            let sigma = f64::from(schedule.sigmas[step_index]);
+            let next = f64::from(schedule.sigmas[step_index + 1]);
+            // x0 = x_sigma - sigma v: the model's own clean estimate for a "sample" prediction.
+            let x0 = (sample.to_dtype(DType::F32)? - velocity.affine(sigma, 0.0)?)?;
+            let noise = randn(
+                sample.dims(),
+                step_noise_seed(self.noise_seed, step_index),
+                sample.device(),
+            )?;
+            (x0.affine(1.0 - next, 0.0)? + noise.affine(next, 0.0)?)?
+        } else {
+            (sample.to_dtype(DType::F32)? + velocity.affine(f64::from(dt), 0.0)?)?
+        };
         self.step_index += 1;
         Ok(prev.to_dtype(out_dtype)?)
     }
+}
+
+/// The seed of step `step`'s fresh noise in a run seeded `seed`: apart from the starting noise's
+/// stream (which uses `seed` itself) and from every other step's.
+fn step_noise_seed(seed: u64, step: usize) -> u64 {
+    seed ^ 0x5354_4f43_4841_5354_u64.wrapping_mul(step as u64 + 1)
 }

@@ -23,6 +23,9 @@ pub trait Scheduler {
     /// Starts the run at step `index` (after `set_timesteps`), from a sample already at
     /// `sigmas()[index]`, with no history.
     fn set_begin_index(&mut self, index: usize) -> Result<()>;
+    /// Seeds the fresh noise a stochastic sampler draws at each step; a deterministic one
+    /// ignores it.
+    fn set_noise_seed(&mut self, _seed: u64) {}
 }
 
 impl Scheduler for FlowUniPcScheduler {
@@ -68,6 +71,9 @@ impl Scheduler for FlowEulerScheduler {
     }
     fn set_begin_index(&mut self, index: usize) -> Result<()> {
         FlowEulerScheduler::set_begin_index(self, index)
+    }
+    fn set_noise_seed(&mut self, seed: u64) {
+        FlowEulerScheduler::set_noise_seed(self, seed)
     }
 }
 
@@ -125,5 +131,8 @@ impl Scheduler for FlowScheduler {
     }
     fn set_begin_index(&mut self, index: usize) -> Result<()> {
         self.inner_mut().set_begin_index(index)
+    }
+    fn set_noise_seed(&mut self, seed: u64) {
+        self.inner_mut().set_noise_seed(seed)
     }
 }

@@ -139,8 +139,15 @@ fn euler_config_reads_from_diffusers_json() {
             num_train_timesteps: 1000,
             shift: 5.0,
             prediction_type: PredictionType::FlowPrediction,
+            stochastic_sampling: false,
         })
     );
+    let stochastic =
+        r#"{"_class_name": "FlowMatchEulerDiscreteScheduler", "stochastic_sampling": true}"#;
+    match SchedulerConfig::from_json(stochastic).expect("parses") {
+        SchedulerConfig::Euler(c) => assert!(c.stochastic_sampling),
+        other => panic!("{other:?}"),
+    }
     let dynamic =
         r#"{"_class_name": "FlowMatchEulerDiscreteScheduler", "use_dynamic_shifting": true}"#;
     assert_eq!(
@@ -153,6 +160,7 @@ fn euler_config_reads_from_diffusers_json() {
             num_train_timesteps: 1000,
             shift: 3.0,
             prediction_type: PredictionType::FlowPrediction,
+            stochastic_sampling: false,
         }
     );
 }

@@ -107,11 +107,87 @@ fn euler_with_the_exact_velocity_reaches_the_target() {
             num_train_timesteps: 1000,
             shift: 3.0,
             prediction_type: PredictionType::FlowPrediction,
+            stochastic_sampling: false,
         })
         .expect("valid");
         let err = exact_flow_reaches_the_target(scheduler, steps);
         assert!(err < 1e-5, "{steps} steps: {err}");
     }
+}
+
+/// A stochastic Euler step: `(1 - s_next) x0 + s_next z` with `x0` the network's clean
+/// estimate and `z` fresh standard-normal noise drawn from the scheduler's seed and the step.
+#[test]
+fn stochastic_euler_renoises_the_clean_estimate_with_seeded_noise() {
+    let config = FlowEulerConfig {
+        num_train_timesteps: 1000,
+        shift: 3.0,
+        prediction_type: PredictionType::Sample,
+        stochastic_sampling: true,
+    };
+    let steps = 4;
+    let run = |seed: u64| -> Vec<Tensor> {
+        let mut scheduler = FlowEulerScheduler::new(config.clone()).expect("valid");
+        scheduler.set_timesteps(steps).expect("steps");
+        scheduler.set_noise_seed(seed);
+        let x0 = randn(&[1, 4, 8, 16, 16], 10, &Device::Cpu).expect("noise");
+        let mut sample = randn(&[1, 4, 8, 16, 16], 11, &Device::Cpu).expect("noise");
+        let mut trail = Vec::new();
+        for i in 0..steps {
+            sample = scheduler.step(&x0, i, &sample).expect("step");
+            trail.push(sample.clone());
+        }
+        trail
+    };
+    let (a, b, c) = (run(7), run(7), run(8));
+    let x0 = randn(&[1, 4, 8, 16, 16], 10, &Device::Cpu).expect("noise");
+    let mut reference = FlowEulerScheduler::new(config.clone()).expect("valid");
+    reference.set_timesteps(steps).expect("steps");
+    let sigmas = reference.sigmas().to_vec();
+    let mut noises = Vec::new();
+    for i in 0..steps {
+        assert_eq!(
+            max_abs_diff(&a[i], &b[i]),
+            0.0,
+            "step {i}: same seed, same run"
+        );
+        let next = f64::from(sigmas[i + 1]);
+        if next == 0.0 {
+            // The last step lands on the clean estimate (up to x0 = x - sigma v's rounding)
+            // whatever the noise.
+            assert!(max_abs_diff(&a[i], &x0) < 1e-6);
+            assert!(max_abs_diff(&a[i], &c[i]) < 1e-6);
+            continue;
+        }
+        // What is left after the clean part is sigma_next times standard-normal noise.
+        let noise_of = |x: &Tensor| {
+            ((x - (&x0 * (1.0 - next)).expect("mul")).expect("sub") / next).expect("div")
+        };
+        let noise = noise_of(&a[i]);
+        assert!(
+            max_abs_diff(&noise, &noise_of(&c[i])) > 1.0,
+            "step {i}: another seed, other noise"
+        );
+        let values: Vec<f32> = noise
+            .flatten_all()
+            .expect("flat")
+            .to_vec1()
+            .expect("values");
+        let n = values.len() as f64;
+        let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+        let var = values
+            .iter()
+            .map(|&v| (f64::from(v) - mean).powi(2))
+            .sum::<f64>()
+            / n;
+        assert!(
+            mean.abs() < 0.05 && (var.sqrt() - 1.0).abs() < 0.05,
+            "step {i}: mean {mean}, variance {var}"
+        );
+        noises.push(noise);
+    }
+    // The steps draw different noise from each other.
+    assert!(max_abs_diff(&noises[0], &noises[1]) > 1.0);
 }
 
 #[test]
@@ -246,6 +322,7 @@ fn euler_begun_part_way_repeats_the_tail_of_a_whole_run() {
         num_train_timesteps: 1000,
         shift: 3.0,
         prediction_type: PredictionType::FlowPrediction,
+        stochastic_sampling: false,
     };
     let (steps, begin) = (10, 4);
     let velocity = |i: usize| latent(100 + i as u64);

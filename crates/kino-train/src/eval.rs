@@ -13,7 +13,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
-use kino_pipeline::{GenerateRequest, ModelDefaults, NoProgress, Pipeline, PipelineError};
+use kino_pipeline::{
+    GenerateRequest, ModelDefaults, NoProgress, Pipeline, PipelineError, SchedulerChoice,
+};
 use kino_world::{
     Motion, RenderSettings, SceneSpec, Shape, Split, classify_motion, classify_shape, measure,
 };
@@ -307,11 +309,12 @@ fn world_error(stage: &'static str) -> impl Fn(candle_core::Error) -> PipelineEr
 }
 
 /// Generates each prompt with each of `seeds` seeds at the model's native size, sampled as
-/// `sampling` says (usually `pipeline.defaults()`), from what `start` says, and judges it;
-/// `on_clip` sees each verdict as it is made.
+/// `sampling` says (usually `pipeline.defaults()`) with `scheduler`, from what `start` says,
+/// and judges it; `on_clip` sees each verdict as it is made.
 pub fn evaluate(
     pipeline: &Pipeline,
     sampling: &ModelDefaults,
+    scheduler: SchedulerChoice,
     prompts: &[(SceneSpec, String)],
     seeds: u64,
     start: Start,
@@ -323,6 +326,7 @@ pub fn evaluate(
             let mut request = GenerateRequest {
                 seed,
                 output_size: None,
+                scheduler,
                 ..sampling.request(prompt)
             };
             match start {

@@ -76,9 +76,13 @@ pub fn mini(args: &EvalMiniArgs, quiet: bool) -> anyhow::Result<()> {
         }
         (false, None) => eval::Start::Text,
     };
+    let scheduler = args
+        .scheduler
+        .map_or(kino_pipeline::SchedulerChoice::Model, Into::into);
     let clips = eval::evaluate(
         &pipeline,
         &sampling,
+        scheduler,
         &prompts,
         args.seeds,
         start,

@@ -3,7 +3,7 @@
 //! implementations).
 
 use super::output;
-use crate::cli::{GenerateArgs, SchedulerArg};
+use crate::cli::GenerateArgs;
 use crate::exit::UsageError;
 use crate::progress;
 use anyhow::{Context, bail};
@@ -185,11 +185,9 @@ fn request(
         .unwrap_or(request.max_sequence_length);
     request.flow_shift = args.flow_shift.or(request.flow_shift);
     request.seed = args.seed;
-    request.scheduler = match args.scheduler {
-        None => SchedulerChoice::Model,
-        Some(SchedulerArg::Unipc) => SchedulerChoice::UniPc,
-        Some(SchedulerArg::Euler) => SchedulerChoice::Euler,
-    };
+    request.scheduler = args
+        .scheduler
+        .map_or(SchedulerChoice::Model, SchedulerChoice::from);
     if let Some(path) = &args.noise {
         request.noise = Some(load_noise(path, rules, &request)?);
     }
