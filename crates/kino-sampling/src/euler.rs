@@ -99,19 +99,18 @@ impl FlowEulerScheduler {
         // The float32 difference of two float32 sigmas, as torch computes `sigma_next - sigma`.
         let dt = schedule.sigmas[step_index + 1] - schedule.sigmas[step_index];
         let out_dtype = model_output.dtype();
-        let velocity = match self.config.prediction_type {
-            PredictionType::FlowPrediction => model_output.to_dtype(DType::F32)?,
-            // v = (x_sigma - x0) / sigma; sigma > 0 at every step taken.
-            PredictionType::Sample => {
-                let sigma = f64::from(schedule.sigmas[step_index]);
-                ((sample.to_dtype(DType::F32)? - model_output.to_dtype(DType::F32)?)? / sigma)?
-            }
-        };
+        let sigma = f64::from(schedule.sigmas[step_index]);
         let prev = if self.config.stochastic_sampling {
-            let sigma = f64::from(schedule.sigmas[step_index]);
+            // The step's clean estimate: the output itself for a "sample" prediction,
+            // x0 = x_sigma - sigma v for a velocity.
+            let x0 = match self.config.prediction_type {
+                PredictionType::FlowPrediction => {
+                    (sample.to_dtype(DType::F32)?
+                        - model_output.to_dtype(DType::F32)?.affine(sigma, 0.0)?)?
+                }
+                PredictionType::Sample => model_output.to_dtype(DType::F32)?,
+            };
             let next = f64::from(schedule.sigmas[step_index + 1]);
-            // x0 = x_sigma - sigma v: the model's own clean estimate for a "sample" prediction.
-            let x0 = (sample.to_dtype(DType::F32)? - velocity.affine(sigma, 0.0)?)?;
             let noise = randn(
                 sample.dims(),
                 step_noise_seed(self.noise_seed, step_index),
@@ -119,6 +118,13 @@ impl FlowEulerScheduler {
             )?;
             (x0.affine(1.0 - next, 0.0)? + noise.affine(next, 0.0)?)?
         } else {
+            let velocity = match self.config.prediction_type {
+                PredictionType::FlowPrediction => model_output.to_dtype(DType::F32)?,
+                // v = (x_sigma - x0) / sigma; sigma > 0 at every step taken.
+                PredictionType::Sample => {
+                    ((sample.to_dtype(DType::F32)? - model_output.to_dtype(DType::F32)?)? / sigma)?
+                }
+            };
             (sample.to_dtype(DType::F32)? + velocity.affine(f64::from(dt), 0.0)?)?
         };
         self.step_index += 1;

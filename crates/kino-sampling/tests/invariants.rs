@@ -153,8 +153,7 @@ fn stochastic_euler_renoises_the_clean_estimate_with_seeded_noise() {
         );
         let next = f64::from(sigmas[i + 1]);
         if next == 0.0 {
-            // The last step lands on the clean estimate (up to x0 = x - sigma v's rounding)
-            // whatever the noise.
+            // The last step lands on the clean estimate whatever the noise.
             assert!(max_abs_diff(&a[i], &x0) < 1e-6);
             assert!(max_abs_diff(&a[i], &c[i]) < 1e-6);
             continue;
