@@ -9,6 +9,11 @@
 //! block matching (the symmetric search of classic motion-compensated frame-rate conversion),
 //! a window of pixels voting for each candidate motion, ties going to the smallest motion so
 //! that still background stays still. The pixel is then the blend of the two matched samples.
+//! An object found in both keyframes that this frame lost is then drawn whole over it
+//! ([`crate::layers::PairLayers`]): window matching alone loses the thin parts of an object
+//! that turns as it moves.
+
+use crate::layers::PairLayers;
 
 /// Frames as `height * width * 3` f32 values each, row-major RGB, all of one size.
 #[derive(Debug, Clone, Copy)]
@@ -35,9 +40,14 @@ pub fn interpolate_clip(keyframes: &[Vec<f32>], size: FrameSize, frames: usize) 
     if k < 2 || frames < 2 {
         return keyframes.iter().take(frames.max(1)).cloned().collect();
     }
-    let motions: Vec<PairMotion> = keyframes
+    let motions: Vec<(PairMotion, PairLayers)> = keyframes
         .windows(2)
-        .map(|pair| PairMotion::estimate(&pair[0], &pair[1], size))
+        .map(|pair| {
+            (
+                PairMotion::estimate(&pair[0], &pair[1], size),
+                PairLayers::estimate(&pair[0], &pair[1], size),
+            )
+        })
         .collect();
     (0..frames)
         .map(|i| {
@@ -51,16 +61,21 @@ pub fn interpolate_clip(keyframes: &[Vec<f32>], size: FrameSize, frames: usize) 
                 keyframes[before + 1].clone()
             } else {
                 let (a, b) = (&keyframes[before], &keyframes[before + 1]);
-                motions[before].frame(a, b, size, f)
+                let (motion, layers) = &motions[before];
+                let mut frame = motion.frame(a, b, size, f);
+                layers.draw(a, b, size, f, &mut frame);
+                frame
             }
         })
         .collect()
 }
 
 /// The frame at fraction `f` (0 is `a`, 1 is `b`) between two frames, motion compensated
-/// ([`PairMotion`]).
+/// ([`PairMotion`]), with the objects of both frames it lost drawn whole ([`PairLayers`]).
 pub fn interpolate_pair(a: &[f32], b: &[f32], size: FrameSize, f: f32) -> Vec<f32> {
-    PairMotion::estimate(a, b, size).frame(a, b, size, f)
+    let mut frame = PairMotion::estimate(a, b, size).frame(a, b, size, f);
+    PairLayers::estimate(a, b, size).draw(a, b, size, f, &mut frame);
+    frame
 }
 
 /// What moves between two frames `a` and `b`.

@@ -29,6 +29,7 @@
 mod defaults;
 mod error;
 pub mod interpolate;
+pub mod layers;
 mod memory;
 mod pipeline;
 mod progress;

@@ -73,12 +73,13 @@ fn world_keyframes_interpolated_to_a_clip_are_judged_right() {
             .collect();
         clips.push(judged(&spec, prompt, i as u64, frames));
     }
-    // Measured: colour 181/192, motion 178/192, shape 153/192, count 64/72; against the
-    // 16 rendered frames' 186, 184, 163 and 69.
+    // Measured: colour 186/192, motion 184/192, shape 159/192, count 69/72, what the 16
+    // rendered frames score but for 4 shapes (motion compensation alone, before the objects
+    // were carried whole: 181, 178, 153 and 64).
     let scores = score(&clips);
-    assert!(scores.colour.accuracy() >= 0.9, "{scores:?}");
-    assert!(scores.motion.accuracy() >= 0.88, "{scores:?}");
-    assert!(scores.count.accuracy() >= 0.85, "{scores:?}");
+    assert!(scores.colour.accuracy() >= 0.95, "{scores:?}");
+    assert!(scores.motion.accuracy() >= 0.94, "{scores:?}");
+    assert!(scores.count.accuracy() >= 0.93, "{scores:?}");
 }
 
 #[test]
