@@ -68,19 +68,8 @@ impl MiniModel {
         } else {
             None
         };
+        recipe.validate().map_err(candle_core::Error::Msg)?;
         let token_read = if recipe.token_read_weight > 0.0 {
-            if recipe.autoencoder.is_none() || recipe.latent_size()[0] != recipe.patch[0] {
-                candle_core::bail!(
-                    "token_read_weight needs a latent recipe whose clip is one token deep"
-                );
-            }
-            if recipe.token_read_block > recipe.layers {
-                candle_core::bail!(
-                    "token_read_block {} is past the DiT's {} blocks",
-                    recipe.token_read_block,
-                    recipe.layers
-                );
-            }
             Some(TokenReadHead::new(
                 recipe.dim,
                 recipe.frames,

@@ -488,6 +488,36 @@ impl Recipe {
     }
 }
 
+impl Recipe {
+    /// Field combinations no run can train, each named: checked when a run starts, so a
+    /// mistake in a recipe file is reported before its autoencoder stage, not half an hour
+    /// into the run when the DiT is built.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.caption_parse_warm_up > 0 && self.caption_parse_weight <= 0.0 {
+            return Err(format!(
+                "recipe field `caption_parse_warm_up` ({}) needs `caption_parse_weight` above 0",
+                self.caption_parse_warm_up
+            ));
+        }
+        if self.token_read_weight > 0.0 {
+            if self.autoencoder.is_none() || self.latent_size()[0] != self.patch[0] {
+                return Err(
+                    "recipe field `token_read_weight` needs a latent recipe whose clip \
+                            is one token deep (an `autoencoder`, and `patch` spanning its frames)"
+                        .into(),
+                );
+            }
+            if self.token_read_block > self.layers {
+                return Err(format!(
+                    "recipe field `token_read_block` ({}) is past the DiT's {} blocks (`layers`)",
+                    self.token_read_block, self.layers
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Channels of a video frame (RGB): the model's latent channels in pixel space.
 pub const RGB: usize = 3;
 
@@ -695,7 +725,46 @@ mod tests {
             assert_eq!(recipe.width % pw, 0, "{}", path.display());
             assert_eq!(recipe.dim % recipe.heads, 0, "{}", path.display());
             assert!(recipe.tokens() > 0, "{}", path.display());
+            recipe
+                .validate()
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         }
+    }
+
+    #[test]
+    fn field_combinations_no_run_can_train_are_named() {
+        let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("recipes/latent-parse-tokens.json");
+        let fields: Value =
+            serde_json::from_str(&std::fs::read_to_string(shipped).unwrap()).unwrap();
+        let recipe = Recipe::with_overrides(&fields).unwrap();
+        assert_eq!(recipe.validate(), Ok(()));
+        let no_parse_head = Recipe {
+            caption_parse_weight: 0.0,
+            ..recipe.clone()
+        };
+        let error = no_parse_head.validate().unwrap_err();
+        assert!(
+            error.contains("`caption_parse_warm_up` (1500)")
+                && error.contains("`caption_parse_weight`"),
+            "{error}"
+        );
+        let deep_tap = Recipe {
+            token_read_block: 7,
+            ..recipe.clone()
+        };
+        let error = deep_tap.validate().unwrap_err();
+        assert!(
+            error.contains("`token_read_block` (7)") && error.contains("6 blocks"),
+            "{error}"
+        );
+        let pixel_space = Recipe {
+            autoencoder: None,
+            caption_parse_warm_up: 0,
+            ..recipe
+        };
+        let error = pixel_space.validate().unwrap_err();
+        assert!(error.contains("`token_read_weight`"), "{error}");
     }
 
     #[test]

@@ -170,6 +170,7 @@ pub fn train(
             "--batch and --checkpoint-every must be at least 1".into(),
         ));
     }
+    recipe.validate().map_err(TrainError::Invalid)?;
     if let (None, Some(from)) = (&recipe.autoencoder, &options.autoencoder_from) {
         return Err(TrainError::Invalid(format!(
             "--autoencoder-from {}: the recipe is a pixel-space one, with no autoencoder",

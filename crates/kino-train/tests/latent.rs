@@ -49,6 +49,27 @@ fn options(out: &Path, steps: usize, stop_at: Option<usize>, resume: bool) -> Tr
     }
 }
 
+/// A recipe no run can train is refused before its autoencoder trains: nothing is written.
+#[test]
+fn a_recipe_no_run_can_train_is_refused_before_the_autoencoder_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let run = TrainOptions {
+        recipe: Recipe {
+            caption_parse_warm_up: 10,
+            caption_parse_weight: 0.0,
+            ..latent_recipe()
+        },
+        ..options(&out, 2, None, false)
+    };
+    let error = train(&run, &mut Quiet).unwrap_err().to_string();
+    assert!(error.contains("`caption_parse_warm_up` (10)"), "{error}");
+    assert!(
+        !out.join("autoencoder").exists(),
+        "the autoencoder stage ran"
+    );
+}
+
 fn losses(state: &Path) -> Vec<f32> {
     let text = std::fs::read_to_string(state).unwrap();
     let info: serde_json::Value = serde_json::from_str(&text).unwrap();
