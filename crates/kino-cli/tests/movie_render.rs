@@ -461,11 +461,15 @@ fn a_killed_render_resumes_without_redoing_finished_shots() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // Kill it once the first model shot is in the cache (the two cards come first).
+    // Kill it once the first model shot is in the cache (the two cards come first). An
+    // entry counts once it is renamed into place: a temporary folder (`.<hash>.kino-tmp-…`)
+    // holds its `shot.json` a moment before the rename, and a kill in that moment leaves it
+    // half-committed, to be cleaned away.
     let finished = |cache: &Path| {
         std::fs::read_dir(cache)
             .map(|d| {
                 d.flatten()
+                    .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
                     .filter(|e| e.path().join("shot.json").is_file())
                     .count()
             })
