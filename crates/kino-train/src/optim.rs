@@ -1,17 +1,22 @@
-//! AdamW (decoupled weight decay) and an exponential moving average of the weights, with
-//! every piece of state exposed by name so checkpoints restore them exactly.
+//! AdamW (decoupled weight decay), optionally Muon for chosen weight matrices, and an
+//! exponential moving average of the weights, with every piece of state exposed by name so
+//! checkpoints restore them exactly.
 
 use std::collections::HashMap;
 
 use candle_core::backprop::GradStore;
 use candle_core::{Result, Tensor, Var};
 
-/// AdamW's moment estimates for each variable, in a fixed (name-sorted) order.
+/// AdamW's moment estimates for each variable, in a fixed (name-sorted) order; the variables
+/// chosen by [`AdamW::with_muon`] are updated by Muon, whose momentum is their first moment
+/// (their second stays zero).
 #[derive(Debug)]
 pub struct AdamW {
     vars: Vec<(String, Var)>,
     first: Vec<Tensor>,
     second: Vec<Tensor>,
+    /// Whether each variable is updated by Muon.
+    muon: Vec<bool>,
     /// Steps taken (for bias correction).
     pub steps: usize,
     beta1: f64,
@@ -27,15 +32,25 @@ impl AdamW {
             .map(|(_, v)| v.as_tensor().zeros_like())
             .collect::<Result<Vec<_>>>()?;
         let second = first.clone();
+        let muon = vec![false; vars.len()];
         Ok(Self {
             vars,
             first,
             second,
+            muon,
             steps: 0,
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
         })
+    }
+
+    /// Updates the matrices whose name `choose` accepts with Muon from now on.
+    pub fn with_muon(mut self, choose: impl Fn(&str) -> bool) -> Self {
+        for ((name, var), muon) in self.vars.iter().zip(&mut self.muon) {
+            *muon = var.as_tensor().rank() == 2 && choose(name);
+        }
+        self
     }
 
     /// One update with learning rate `lr`; weight decay applies to matrices only (not to
@@ -44,6 +59,8 @@ impl AdamW {
         self.steps += 1;
         let c1 = 1.0 - self.beta1.powi(self.steps as i32);
         let c2 = 1.0 - self.beta2.powi(self.steps as i32);
+        // Muon's matrices, updated together below: `(variable, look-ahead momentum)`.
+        let mut muon = Vec::new();
         for (i, (_, var)) in self.vars.iter().enumerate() {
             let Some(g) = grads.get(var.as_tensor()) else {
                 continue;
@@ -53,6 +70,13 @@ impl AdamW {
             // would then hold every step's graph, chained through the previous moments.
             let g = g.detach();
             let g = &g;
+            if self.muon[i] {
+                let momentum = ((&self.first[i] * MUON_MOMENTUM)? + g)?;
+                let look_ahead = (g + (&momentum * MUON_MOMENTUM)?)?;
+                self.first[i] = momentum;
+                muon.push((i, look_ahead));
+                continue;
+            }
             let m = ((&self.first[i] * self.beta1)? + (g * (1.0 - self.beta1))?)?;
             let v = ((&self.second[i] * self.beta2)? + (g.sqr()? * (1.0 - self.beta2))?)?;
             let update = ((&m / c1)? / ((&v / c2)?.sqrt()? + self.eps)?)?;
@@ -65,6 +89,18 @@ impl AdamW {
             var.set(&(decayed - (update * lr)?)?)?;
             self.first[i] = m;
             self.second[i] = v;
+        }
+        for (indices, updates) in orthogonalise_all(muon)? {
+            for (i, update) in indices.into_iter().zip(updates) {
+                let var = &self.vars[i].1;
+                let (rows, cols) = update.dims2()?;
+                // Scaled to the root mean square of a typical AdamW update, so AdamW's
+                // learning rate and weight decay apply as they are (Liu et al. 2025, "Muon is
+                // Scalable for LLM Training").
+                let scale = 0.2 * (rows.max(cols) as f64).sqrt();
+                let decayed = (var.as_tensor() * (1.0 - lr * weight_decay))?;
+                var.set(&(decayed - (update * (lr * scale))?)?)?;
+            }
         }
         Ok(())
     }
@@ -93,6 +129,64 @@ impl AdamW {
         self.steps = steps;
         Ok(())
     }
+}
+
+/// Muon's momentum (with Nesterov's look-ahead).
+const MUON_MOMENTUM: f64 = 0.95;
+
+/// [`orthogonalise`] of every matrix in `matrices` (`(index, matrix)`), the matrices of one
+/// shape (a tall one counts as its transpose) stacked and done together, so a model's dozens of
+/// same-sized matrices cost a few batched products; returns, per shape, the indices and the
+/// orthogonalised matrices in their own orientation.
+fn orthogonalise_all(matrices: Vec<(usize, Tensor)>) -> Result<Vec<(Vec<usize>, Vec<Tensor>)>> {
+    let mut groups: Vec<((usize, usize), Vec<usize>, Vec<Tensor>, Vec<bool>)> = Vec::new();
+    for (i, m) in matrices {
+        let (rows, cols) = m.dims2()?;
+        let tall = rows > cols;
+        let wide = if tall { m.t()?.contiguous()? } else { m };
+        let shape = wide.dims2()?;
+        match groups.iter_mut().find(|g| g.0 == shape) {
+            Some(group) => {
+                group.1.push(i);
+                group.2.push(wide);
+                group.3.push(tall);
+            }
+            None => groups.push((shape, vec![i], vec![wide], vec![tall])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(_, indices, wide, tall)| {
+            let done = orthogonalise(&Tensor::stack(&wide, 0)?)?;
+            let out = tall
+                .iter()
+                .enumerate()
+                .map(|(k, &tall)| {
+                    let m = done.get(k)?;
+                    if tall { m.t()?.contiguous() } else { Ok(m) }
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok((indices, out))
+        })
+        .collect()
+}
+
+/// The nearest semi-orthogonal matrix to each wide matrix (rows at most columns) of
+/// `g` (`(batch, rows, cols)`), its singular values all brought near 1, by five steps of the
+/// quintic Newton-Schulz iteration Muon uses (Jordan et al. 2024): cheap matrix products
+/// instead of a singular value decomposition. The coefficients trade exactness for speed:
+/// singular values land in about `[0.7, 1.2]`, which is all the update needs.
+pub fn orthogonalise(g: &Tensor) -> Result<Tensor> {
+    const COEFFICIENTS: (f64, f64, f64) = (3.4445, -4.7750, 2.0315);
+    let (a, b, c) = COEFFICIENTS;
+    let norm = (g.sqr()?.sum_keepdim((1, 2))?.sqrt()? + 1e-7)?;
+    let mut x = g.broadcast_div(&norm)?;
+    for _ in 0..5 {
+        let gram = x.matmul(&x.t()?)?;
+        let poly = ((&gram * b)? + (gram.matmul(&gram)? * c)?)?;
+        x = ((&x * a)? + poly.matmul(&x)?)?;
+    }
+    Ok(x)
 }
 
 /// An exponential moving average of the weights (what gets exported and sampled).
@@ -134,6 +228,114 @@ impl Ema {
                 .ok_or_else(|| candle_core::Error::Msg(format!("checkpoint has no {key}")))?
                 .clone();
         }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Device};
+
+    /// `x x^T` of an orthogonalised wide matrix is near the identity: every singular value
+    /// lands in the iteration's band, whatever the input's scale and conditioning.
+    #[test]
+    fn orthogonalised_matrices_have_singular_values_near_one() -> Result<()> {
+        let device = Device::Cpu;
+        for (rows, cols, scale) in [(8, 24, 1e-3), (24, 8, 50.0), (16, 16, 1.0)] {
+            // An unevenly scaled input: rows of sizes 1 to 4 (times `scale`).
+            let base = Tensor::randn(0f32, 1.0, (rows, cols), &device)?;
+            let sizes: Vec<f32> = (0..rows)
+                .map(|r| scale * (1.0 + 3.0 * r as f32 / rows as f32))
+                .collect();
+            let g = base.broadcast_mul(&Tensor::from_vec(sizes, (rows, 1), &device)?)?;
+            let x = orthogonalise_all(vec![(7, g)])?.remove(0).1.remove(0);
+            assert_eq!(x.dims2()?, (rows, cols));
+            let small = rows.min(cols);
+            let gram = if rows <= cols {
+                x.matmul(&x.t()?)?
+            } else {
+                x.t()?.matmul(&x)?
+            };
+            let gram = gram.to_vec2::<f32>()?;
+            for (i, row) in gram.iter().enumerate().take(small) {
+                // Squared singular values: the band [0.7, 1.2] squared, with a margin.
+                assert!(
+                    (0.4..=1.5).contains(&row[i]),
+                    "{rows}x{cols}: diagonal {}",
+                    row[i]
+                );
+            }
+            // Gershgorin: the largest squared singular value is at most the largest row sum
+            // of absolute values (1.44 for the band; the bound is loose).
+            let bound = gram
+                .iter()
+                .map(|r| r.iter().map(|v| v.abs()).sum::<f32>())
+                .fold(0.0, f32::max);
+            assert!(bound < 2.0, "{rows}x{cols}: largest row sum {bound}");
+        }
+        Ok(())
+    }
+
+    /// Matrices orthogonalised together (stacked by shape, tall ones turned) come out as
+    /// each would alone, in their own orientation and order.
+    #[test]
+    fn stacked_matrices_are_orthogonalised_as_each_alone() -> Result<()> {
+        let device = Device::Cpu;
+        let shapes = [(6, 10), (10, 6), (6, 10), (4, 4)];
+        let matrices: Vec<(usize, Tensor)> = shapes
+            .iter()
+            .enumerate()
+            .map(|(i, &shape)| Ok((i, Tensor::randn(0f32, 1.0, shape, &device)?)))
+            .collect::<Result<_>>()?;
+        let together = orthogonalise_all(matrices.clone())?;
+        for (indices, outs) in together {
+            for (i, out) in indices.into_iter().zip(outs) {
+                let alone = orthogonalise_all(vec![matrices[i].clone()])?
+                    .remove(0)
+                    .1
+                    .remove(0);
+                assert_eq!(out.dims2()?, shapes[i]);
+                let diff = (out - alone)?.abs()?.max_all()?.to_scalar::<f32>()?;
+                assert!(diff < 1e-5, "matrix {i}: {diff}");
+            }
+        }
+        Ok(())
+    }
+
+    /// A Muon step moves a matrix by about AdamW's step size, `lr` times
+    /// `0.2 sqrt(max(rows, cols))` over the root of the element count, and leaves the
+    /// non-matrix variables to AdamW.
+    #[test]
+    fn muon_updates_only_the_chosen_matrices_by_adamw_sized_steps() -> Result<()> {
+        let device = Device::Cpu;
+        let w = Var::from_tensor(&Tensor::zeros((32, 128), DType::F32, &device)?)?;
+        let b = Var::from_tensor(&Tensor::zeros(128, DType::F32, &device)?)?;
+        let vars = vec![
+            ("blocks.w".to_string(), w.clone()),
+            ("blocks.b".to_string(), b.clone()),
+        ];
+        let mut opt = AdamW::new(vars)?.with_muon(|name| name.starts_with("blocks."));
+        // The gradient of `w` is the random matrix `r`, of full rank.
+        let r = Tensor::randn(0f32, 1.0, (32, 128), &device)?;
+        let loss = ((w.as_tensor() * &r)?.sum_all()? + b.as_tensor().sum_all()?)?;
+        opt.step(&loss.backward()?, 1e-2, 0.0)?;
+        let rms = |t: &Tensor| -> Result<f32> { t.sqr()?.mean_all()?.sqrt()?.to_scalar::<f32>() };
+        // Muon: an update of root mean square 0.2 lr (a semi-orthogonal 32x128 matrix has
+        // root mean square 1/sqrt(128), times 0.2 sqrt(128)).
+        let moved = rms(w.as_tensor())?;
+        assert!((moved - 2e-3).abs() < 0.8e-3, "muon step {moved}");
+        // The bias is a vector, left to AdamW, whose first step moves each entry by lr.
+        let bias = b.as_tensor().to_vec1::<f32>()?;
+        assert!(
+            bias.iter().all(|v| (v + 1e-2).abs() < 1e-4),
+            "{:?}",
+            &bias[..4]
+        );
+        assert_eq!(
+            opt.state()["v.blocks.w"].sum_all()?.to_scalar::<f32>()?,
+            0.0
+        );
         Ok(())
     }
 }

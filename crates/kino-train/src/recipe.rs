@@ -60,6 +60,12 @@ pub struct Recipe {
     pub warmup_steps: usize,
     /// AdamW weight decay.
     pub weight_decay: f64,
+    /// Update the DiT blocks' weight matrices with Muon (Jordan et al. 2024: momentum
+    /// orthogonalised by a Newton-Schulz iteration, scaled to AdamW's update size as Liu et al.
+    /// 2025 do, so the same learning rate and schedule serve both) instead of AdamW; every other
+    /// tensor keeps AdamW. False: AdamW everywhere.
+    #[serde(default)]
+    pub muon: bool,
     /// EMA decay of the exported weights.
     pub ema_decay: f64,
     /// Shift applied to the sampled noise levels (and the sampler's `flow_shift`): values
@@ -326,6 +332,7 @@ impl Default for Recipe {
             learning_rate: 1e-3,
             warmup_steps: 200,
             weight_decay: 0.01,
+            muon: false,
             ema_decay: 0.998,
             flow_shift: 3.0,
             loss_sigma_floor: 1.0,

@@ -195,6 +195,9 @@ pub fn train(
     }
     let vars = model.named_vars();
     let mut optimiser = AdamW::new(vars.clone())?;
+    if recipe.muon {
+        optimiser = optimiser.with_muon(|name| name.starts_with("transformer.blocks."));
+    }
     let mut ema = Ema::new(&vars, recipe.ema_decay)?;
     if let Some(tensors) = &saved {
         checkpoint::restore_weights(tensors, &vars, "the")?;

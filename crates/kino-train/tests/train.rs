@@ -50,22 +50,27 @@ fn a_short_run_lowers_the_loss() {
     assert_eq!((image.width(), image.height()), (800, 400));
 }
 
-#[test]
-fn a_resumed_run_equals_an_uninterrupted_one() {
+/// Trains `recipe` 6 steps straight, and again stopped at step 3 and resumed; the two runs'
+/// checkpoints (weights, optimiser state, averages) must match.
+fn assert_resumed_equals_uninterrupted(recipe: &Recipe) {
+    let with = |out: &Path, resume: bool| TrainOptions {
+        recipe: recipe.clone(),
+        ..options(out, 6, resume, 3)
+    };
     let straight = tempfile::tempdir().unwrap();
-    train(&options(straight.path(), 6, false, 6), &mut Quiet).unwrap();
+    train(&with(straight.path(), false), &mut Quiet).unwrap();
 
     // Stopped at step 3 of a 6-step schedule (as a kill after that checkpoint would).
     let resumed = tempfile::tempdir().unwrap();
     let stopped = TrainOptions {
         stop_at: Some(3),
-        ..options(resumed.path(), 6, false, 3)
+        ..with(resumed.path(), false)
     };
     assert_eq!(train(&stopped, &mut Quiet).unwrap().steps, 3);
     // Starting again without --resume must not overwrite the run.
-    let err = train(&options(resumed.path(), 6, false, 3), &mut Quiet).unwrap_err();
+    let err = train(&with(resumed.path(), false), &mut Quiet).unwrap_err();
     assert!(err.to_string().contains("--resume"), "{err}");
-    let summary = train(&options(resumed.path(), 6, true, 3), &mut Quiet).unwrap();
+    let summary = train(&with(resumed.path(), true), &mut Quiet).unwrap();
     assert_eq!(summary.steps, 6);
 
     let (a, b) = (weights(straight.path()), weights(resumed.path()));
@@ -82,6 +87,46 @@ fn a_resumed_run_equals_an_uninterrupted_one() {
             .to_scalar::<f32>()
             .unwrap();
         assert!(diff <= 1e-6, "{name} differs by {diff}");
+    }
+}
+
+#[test]
+fn a_resumed_run_equals_an_uninterrupted_one() {
+    assert_resumed_equals_uninterrupted(&Recipe::tiny());
+}
+
+/// Muon's momentum is checkpointed as AdamW's first moment is, so a Muon run resumes exactly
+/// too; its matrices move (the update is not lost) and the run trains.
+#[test]
+fn a_muon_run_resumes_exactly_and_trains() {
+    let recipe = Recipe {
+        muon: true,
+        ..Recipe::tiny()
+    };
+    assert_resumed_equals_uninterrupted(&recipe);
+    let dir = tempfile::tempdir().unwrap();
+    let run = TrainOptions {
+        recipe,
+        samples: false,
+        ..options(dir.path(), 40, false, 40)
+    };
+    let summary = train(&run, &mut Quiet).unwrap();
+    assert!(
+        summary.recent_loss < 0.8 * summary.first_loss,
+        "loss did not fall: {summary:?}"
+    );
+    let state = weights(dir.path());
+    let muon_matrices: Vec<_> = state
+        .keys()
+        .filter(|k| k.starts_with("m.transformer.blocks.") && k.ends_with(".weight"))
+        .filter(|k| state[*k].rank() == 2)
+        .collect();
+    assert!(!muon_matrices.is_empty());
+    for key in muon_matrices {
+        // Muon keeps no second moment: it stays zero for its matrices.
+        let second = key.replacen("m.", "v.", 1);
+        let v = state[&second].abs().unwrap().sum_all().unwrap();
+        assert_eq!(v.to_scalar::<f32>().unwrap(), 0.0, "{second}");
     }
 }
 
