@@ -139,34 +139,50 @@ const MUON_MOMENTUM: f64 = 0.95;
 /// same-sized matrices cost a few batched products; returns, per shape, the indices and the
 /// orthogonalised matrices in their own orientation.
 fn orthogonalise_all(matrices: Vec<(usize, Tensor)>) -> Result<Vec<(Vec<usize>, Vec<Tensor>)>> {
-    let mut groups: Vec<((usize, usize), Vec<usize>, Vec<Tensor>, Vec<bool>)> = Vec::new();
+    /// The matrices of one wide shape: their indices, the matrices (turned wide) and
+    /// whether each was turned.
+    struct ShapeGroup {
+        shape: (usize, usize),
+        indices: Vec<usize>,
+        wide: Vec<Tensor>,
+        turned: Vec<bool>,
+    }
+    let mut groups: Vec<ShapeGroup> = Vec::new();
     for (i, m) in matrices {
         let (rows, cols) = m.dims2()?;
         let tall = rows > cols;
         let wide = if tall { m.t()?.contiguous()? } else { m };
         let shape = wide.dims2()?;
-        match groups.iter_mut().find(|g| g.0 == shape) {
-            Some(group) => {
-                group.1.push(i);
-                group.2.push(wide);
-                group.3.push(tall);
+        let group = match groups.iter().position(|g| g.shape == shape) {
+            Some(at) => &mut groups[at],
+            None => {
+                groups.push(ShapeGroup {
+                    shape,
+                    indices: Vec::new(),
+                    wide: Vec::new(),
+                    turned: Vec::new(),
+                });
+                groups.last_mut().expect("a group was just pushed")
             }
-            None => groups.push((shape, vec![i], vec![wide], vec![tall])),
-        }
+        };
+        group.indices.push(i);
+        group.wide.push(wide);
+        group.turned.push(tall);
     }
     groups
         .into_iter()
-        .map(|(_, indices, wide, tall)| {
-            let done = orthogonalise(&Tensor::stack(&wide, 0)?)?;
-            let out = tall
+        .map(|group| {
+            let done = orthogonalise(&Tensor::stack(&group.wide, 0)?)?;
+            let out = group
+                .turned
                 .iter()
                 .enumerate()
-                .map(|(k, &tall)| {
+                .map(|(k, &turned)| {
                     let m = done.get(k)?;
-                    if tall { m.t()?.contiguous() } else { Ok(m) }
+                    if turned { m.t()?.contiguous() } else { Ok(m) }
                 })
                 .collect::<Result<Vec<_>>>()?;
-            Ok((indices, out))
+            Ok((group.indices, out))
         })
         .collect()
 }
