@@ -90,6 +90,22 @@ fn assert_resumed_equals_uninterrupted(recipe: &Recipe) {
     }
 }
 
+/// Trains `recipe` for 40 steps in `out` (no sample sheets) and checks the loss fell by a
+/// fifth.
+fn train_40_steps_lowering_the_loss(out: &Path, recipe: Recipe) -> kino_train::TrainSummary {
+    let run = TrainOptions {
+        recipe,
+        samples: false,
+        ..options(out, 40, false, 40)
+    };
+    let summary = train(&run, &mut Quiet).unwrap();
+    assert!(
+        summary.recent_loss < 0.8 * summary.first_loss,
+        "loss did not fall: {summary:?}"
+    );
+    summary
+}
+
 #[test]
 fn a_resumed_run_equals_an_uninterrupted_one() {
     assert_resumed_equals_uninterrupted(&Recipe::tiny());
@@ -105,16 +121,7 @@ fn a_muon_run_resumes_exactly_and_trains() {
     };
     assert_resumed_equals_uninterrupted(&recipe);
     let dir = tempfile::tempdir().unwrap();
-    let run = TrainOptions {
-        recipe,
-        samples: false,
-        ..options(dir.path(), 40, false, 40)
-    };
-    let summary = train(&run, &mut Quiet).unwrap();
-    assert!(
-        summary.recent_loss < 0.8 * summary.first_loss,
-        "loss did not fall: {summary:?}"
-    );
+    train_40_steps_lowering_the_loss(dir.path(), recipe);
     let state = weights(dir.path());
     let muon_matrices: Vec<_> = state
         .keys()
@@ -564,16 +571,7 @@ fn a_self_conditioned_run_exports_a_model_the_pipeline_feeds_its_estimate() {
         ..Recipe::tiny()
     };
     assert_eq!(recipe.in_channels(), 3 * recipe.latent_channels() + 1);
-    let run = TrainOptions {
-        recipe,
-        samples: false,
-        ..options(dir.path(), 40, false, 40)
-    };
-    let summary = train(&run, &mut Quiet).unwrap();
-    assert!(
-        summary.recent_loss < 0.8 * summary.first_loss,
-        "loss did not fall: {summary:?}"
-    );
+    let summary = train_40_steps_lowering_the_loss(dir.path(), recipe);
     let generate = |model: &Path| {
         let pipeline = Pipeline::load(model, &LoadOptions::default()).unwrap();
         assert!(pipeline.takes_first_frame() && !pipeline.takes_positions());
