@@ -59,7 +59,7 @@ impl AdamW {
         self.steps += 1;
         let c1 = 1.0 - self.beta1.powi(self.steps as i32);
         let c2 = 1.0 - self.beta2.powi(self.steps as i32);
-        // Muon's matrices, updated together below: `(variable, look-ahead momentum)`.
+        // Muon's matrices, updated together below: `(variable index, look-ahead momentum)`.
         let mut muon = Vec::new();
         for (i, (_, var)) in self.vars.iter().enumerate() {
             let Some(g) = grads.get(var.as_tensor()) else {
