@@ -192,7 +192,7 @@ fn orthogonalise_all(matrices: Vec<(usize, Tensor)>) -> Result<Vec<(Vec<usize>, 
 /// quintic Newton-Schulz iteration Muon uses (Jordan et al. 2024): cheap matrix products
 /// instead of a singular value decomposition. The coefficients trade exactness for speed:
 /// singular values land in about `[0.7, 1.2]`, which is all the update needs.
-pub fn orthogonalise(g: &Tensor) -> Result<Tensor> {
+fn orthogonalise(g: &Tensor) -> Result<Tensor> {
     const COEFFICIENTS: (f64, f64, f64) = (3.4445, -4.7750, 2.0315);
     let (a, b, c) = COEFFICIENTS;
     let norm = (g.sqr()?.sum_keepdim((1, 2))?.sqrt()? + 1e-7)?;
@@ -253,7 +253,9 @@ mod tests {
     use super::*;
     use candle_core::{DType, Device};
 
-    /// A `rows x cols` matrix of reproducible values spread evenly in `[-1, 1)`.
+    /// A `rows x cols` matrix of reproducible values spread evenly in `[-1, 1)`. (Not the
+    /// pipeline's seeded Gaussian noise: a square Gaussian matrix of that draw has a singular
+    /// value so small that five Newton-Schulz steps, by design, do not lift it into the band.)
     fn pseudo_random(rows: usize, cols: usize, seed: u64) -> Result<Tensor> {
         let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         let values: Vec<f32> = (0..rows * cols)
