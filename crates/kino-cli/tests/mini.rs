@@ -66,6 +66,41 @@ fn train_checkpoints_refuses_to_overwrite_and_resumes() {
     let stderr = String::from_utf8_lossy(&resumed.stderr);
     assert!(resumed.status.success(), "{stderr}");
     assert!(stderr.contains("trained 3 steps"), "{stderr}");
+
+    // A fine-tune: resumed with a changed loss weight, which state.json records.
+    let change = |extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "mini",
+            "--out",
+            s(&out),
+            "--steps",
+            "4",
+            "--resume",
+        ];
+        args.extend_from_slice(extra);
+        args.push("--no-samples");
+        kino(&args)
+    };
+    for (extra, code, needle) in [
+        (["--change", "dim=64"], 1, "cannot change `dim`"),
+        (["--change", "loss_sigma_floor"], 2, "FIELD=VALUE"),
+    ] {
+        let refused = change(&extra);
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert_eq!(refused.status.code(), Some(code), "{stderr}");
+        assert!(stderr.contains(needle), "{stderr}");
+    }
+    let tuned = change(&["--change", "loss_sigma_floor=0.3"]);
+    let stderr = String::from_utf8_lossy(&tuned.stderr);
+    assert!(tuned.status.success(), "{stderr}");
+    assert!(stderr.contains("trained 4 steps"), "{stderr}");
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("checkpoint/state.json")).unwrap())
+            .unwrap();
+    assert_eq!(state["recipe"]["loss_sigma_floor"], 0.3);
+    assert_eq!(state["changes"][0]["from_step"], 3);
+    assert_eq!(state["changes"][0]["field"], "loss_sigma_floor");
 }
 
 #[test]

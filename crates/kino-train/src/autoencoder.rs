@@ -395,6 +395,7 @@ pub fn train_autoencoder(
         recipe: recipe.clone(),
         losses: Vec::new(),
         seconds: 0.0,
+        changes: Vec::new(),
     };
     if let Some(saved) = checkpoint::latest(&dir) {
         let (tensors, saved_info) = checkpoint::load(&saved, &device)?;

@@ -22,6 +22,10 @@ pub struct CheckpointInfo {
     pub losses: Vec<f32>,
     /// Seconds spent training so far, across resumes.
     pub seconds: f64,
+    /// Recipe fields changed when the run was resumed (`--change`), oldest first; `recipe`
+    /// holds their current values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<crate::recipe_change::RecipeChange>,
 }
 
 /// The folder names inside a run's output folder.

@@ -24,6 +24,7 @@ pub mod model;
 pub mod optim;
 pub mod prefetch;
 pub mod recipe;
+pub mod recipe_change;
 pub mod sheet;
 pub mod token_read;
 pub mod train;

@@ -22,8 +22,12 @@ pub struct TrainOptions {
     /// The run's folder: `checkpoint/`, `model/` (the EMA weights as a model folder),
     /// `loss.png`, `samples/`.
     pub out: PathBuf,
-    /// The recipe of a new run (a resumed run keeps its checkpoint's).
+    /// The recipe of a new run (a resumed run keeps its checkpoint's, less `changes`).
     pub recipe: Recipe,
+    /// Recipe fields a resumed run changes from its checkpoint's step on (a fine-tune:
+    /// [`crate::recipe_change::CHANGEABLE_FIELDS`]); recorded in the checkpoint. Must be
+    /// empty for a new run, whose fields `recipe` gives.
+    pub changes: Vec<(String, serde_json::Value)>,
     /// Train until this many steps in all (default: the recipe's).
     pub steps: Option<usize>,
     /// Stop after this step (with a checkpoint, and the export when asked), while the
@@ -90,6 +94,12 @@ pub enum TrainError {
         "{0} already holds a training run (checkpoint at step {1}); pass --resume to continue it, or choose another --out"
     )]
     Exists(PathBuf, usize),
+    /// The output folder holds a run still in its autoencoder stage and `resume` was not
+    /// asked for.
+    #[error(
+        "{0} already holds a training run in its autoencoder stage (checkpoint at step {1}); pass --resume to continue it, or choose another --out"
+    )]
+    ExistsInAutoencoderStage(PathBuf, usize),
     /// `resume` was asked for but there is nothing to resume.
     #[error("nothing to resume: {0} has no checkpoint")]
     NothingToResume(PathBuf),
@@ -143,23 +153,66 @@ pub fn train(
         source,
     })?;
     let existing = checkpoint::latest(out);
+    // A run killed before the DiT's first checkpoint has only its autoencoder stage's.
+    let autoencoder_stage = checkpoint::latest(&crate::autoencoder::run_dir(out));
     let (recipe, mut info, saved) = match (&existing, options.resume) {
         (Some(dir), true) => {
-            let (tensors, info) = checkpoint::load(dir, &device)?;
-            (info.recipe.clone(), info, Some(tensors))
+            let (tensors, mut info) = checkpoint::load(dir, &device)?;
+            let (recipe, records) =
+                crate::recipe_change::apply_changes(&info.recipe, &options.changes, info.step)
+                    .map_err(TrainError::Invalid)?;
+            info.recipe = recipe.clone();
+            info.changes.extend(records);
+            (recipe, info, Some(tensors))
         }
         (Some(dir), false) => {
             let (_, info) = checkpoint::load(dir, &device)?;
             return Err(TrainError::Exists(out.clone(), info.step));
         }
-        (None, true) => return Err(TrainError::NothingToResume(out.clone())),
+        (None, true) => {
+            let Some(dir) = &autoencoder_stage else {
+                return Err(TrainError::NothingToResume(out.clone()));
+            };
+            if !options.changes.is_empty() {
+                return Err(TrainError::Invalid(
+                    "--change: the run is still in its autoencoder stage; resume it without \
+                     --change, then change the recipe once the DiT stage has a checkpoint"
+                        .into(),
+                ));
+            }
+            // The run's recipe as the stage's checkpoint recorded it, not the command line's.
+            let (_, stage) = checkpoint::load(dir, &device)?;
+            let info = CheckpointInfo {
+                step: 0,
+                recipe: stage.recipe.clone(),
+                losses: Vec::new(),
+                seconds: 0.0,
+                changes: Vec::new(),
+            };
+            (stage.recipe, info, None)
+        }
         (None, false) => {
+            if let (Some(dir), None) = (&autoencoder_stage, &options.autoencoder_from) {
+                let (_, stage) = checkpoint::load(dir, &device)?;
+                return Err(TrainError::ExistsInAutoencoderStage(
+                    out.clone(),
+                    stage.step,
+                ));
+            }
+            if !options.changes.is_empty() {
+                return Err(TrainError::Invalid(
+                    "--change is for a resumed run (--resume); a new run takes its fields \
+                     from --recipe"
+                        .into(),
+                ));
+            }
             let recipe = options.recipe.clone();
             let info = CheckpointInfo {
                 step: 0,
                 recipe: recipe.clone(),
                 losses: Vec::new(),
                 seconds: 0.0,
+                changes: Vec::new(),
             };
             (recipe, info, None)
         }

@@ -46,6 +46,7 @@ fn options(out: &Path, steps: usize, stop_at: Option<usize>, resume: bool) -> Tr
         samples: false,
         export: None,
         autoencoder_from: None,
+        changes: Vec::new(),
     }
 }
 
@@ -579,6 +580,46 @@ fn assert_same_tensors(a: &Path, b: &Path) {
             "{name}"
         );
     }
+}
+
+/// A run killed after its autoencoder stage's checkpoint and before the DiT's first one has
+/// only the stage's: starting it again is refused, `--resume` continues it with the recipe
+/// the stage recorded (not the command line's) and ends as the uninterrupted run does.
+#[test]
+fn a_run_killed_before_the_dits_first_checkpoint_resumes_from_its_autoencoder_stage() {
+    let (straight, killed) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for dir in [straight.path(), killed.path()] {
+        train(&options(dir, 2, None, false), &mut Quiet).unwrap();
+    }
+    for name in ["checkpoint", "model"] {
+        std::fs::remove_dir_all(killed.path().join(name)).unwrap();
+    }
+    let again = train(&options(killed.path(), 2, None, false), &mut Quiet)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        again.contains("autoencoder stage") && again.contains("--resume"),
+        "{again}"
+    );
+    let changed = TrainOptions {
+        changes: vec![("loss_sigma_floor".into(), serde_json::json!(0.3))],
+        ..options(killed.path(), 2, None, true)
+    };
+    let refused = train(&changed, &mut Quiet).unwrap_err().to_string();
+    assert!(refused.contains("autoencoder stage"), "{refused}");
+
+    let resumed = TrainOptions {
+        recipe: Recipe {
+            dim: 64,
+            ..latent_recipe()
+        },
+        ..options(killed.path(), 2, None, true)
+    };
+    assert_eq!(train(&resumed, &mut Quiet).unwrap().steps, 2);
+    assert_same_tensors(
+        &straight.path().join("checkpoint/state.safetensors"),
+        &killed.path().join("checkpoint/state.safetensors"),
+    );
 }
 
 #[test]

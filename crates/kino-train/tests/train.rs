@@ -20,6 +20,7 @@ fn options(out: &Path, steps: usize, resume: bool, every: usize) -> TrainOptions
         samples: true,
         export: None,
         autoencoder_from: None,
+        changes: Vec::new(),
     }
 }
 
@@ -135,6 +136,93 @@ fn a_muon_run_resumes_exactly_and_trains() {
         let v = state[&second].abs().unwrap().sum_all().unwrap();
         assert_eq!(v.to_scalar::<f32>().unwrap(), 0.0, "{second}");
     }
+}
+
+/// `--resume --change FIELD=VALUE`: the run goes on with the new value from its checkpoint's
+/// step, keeps it in later resumes, and its state.json records the change; a new run, or a
+/// field that shapes the networks, is refused before anything trains.
+#[test]
+fn a_resumed_run_can_change_a_loss_weight_and_records_the_change() {
+    let floor = vec![("loss_sigma_floor".to_string(), serde_json::json!(0.3))];
+    let state = |dir: &Path| -> serde_json::Value {
+        let text = std::fs::read_to_string(dir.join("checkpoint/state.json")).unwrap();
+        serde_json::from_str(&text).unwrap()
+    };
+    let (plain, changed) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for dir in [plain.path(), changed.path()] {
+        let stopped = TrainOptions {
+            stop_at: Some(2),
+            ..options(dir, 4, false, 1)
+        };
+        train(&stopped, &mut Quiet).unwrap();
+    }
+
+    let fresh = tempfile::tempdir().unwrap();
+    let new_run = TrainOptions {
+        changes: floor.clone(),
+        ..options(fresh.path(), 4, false, 1)
+    };
+    let err = train(&new_run, &mut Quiet).unwrap_err().to_string();
+    assert!(err.contains("--change is for a resumed run"), "{err}");
+    let wider = TrainOptions {
+        changes: vec![("dim".to_string(), serde_json::json!(64))],
+        ..options(changed.path(), 4, true, 1)
+    };
+    let err = train(&wider, &mut Quiet).unwrap_err().to_string();
+    assert!(err.contains("cannot change `dim`"), "{err}");
+    assert_eq!(
+        state(changed.path())["step"],
+        2,
+        "a refused change trains nothing"
+    );
+
+    let fine_tune = TrainOptions {
+        changes: floor,
+        stop_at: Some(3),
+        ..options(changed.path(), 4, true, 1)
+    };
+    train(&fine_tune, &mut Quiet).unwrap();
+    train(&options(changed.path(), 4, true, 1), &mut Quiet).unwrap();
+    train(&options(plain.path(), 4, true, 1), &mut Quiet).unwrap();
+
+    let (info, before) = (state(changed.path()), state(plain.path()));
+    assert_eq!(info["step"], 4);
+    assert_eq!(info["recipe"]["loss_sigma_floor"], 0.3);
+    assert_eq!(
+        info["changes"],
+        serde_json::json!([{
+            "from_step": 2,
+            "field": "loss_sigma_floor",
+            "before": Recipe::tiny().loss_sigma_floor,
+            "after": 0.3,
+        }])
+    );
+    assert_eq!(
+        before["recipe"]["loss_sigma_floor"],
+        Recipe::tiny().loss_sigma_floor
+    );
+    assert!(before.get("changes").is_none());
+    // The changed weighting trained: the two runs part after step 2.
+    let (a, b) = (weights(plain.path()), weights(changed.path()));
+    let largest = a
+        .iter()
+        .map(|(name, ta)| {
+            (ta - &b[name])
+                .unwrap()
+                .abs()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .max(0)
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+        })
+        .fold(0.0f32, f32::max);
+    assert!(
+        largest > 1e-4,
+        "the fine-tune trained as the plain run did: {largest}"
+    );
 }
 
 #[test]

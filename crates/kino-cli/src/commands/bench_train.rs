@@ -65,6 +65,7 @@ pub fn run(args: &BenchTrainArgs, quiet: bool) -> anyhow::Result<()> {
         samples: false,
         export: None,
         autoencoder_from: args.autoencoder_from.clone(),
+        changes: Vec::new(),
     };
     let mut clock = StepClock {
         last: Instant::now(),

@@ -140,6 +140,7 @@ pub fn mini(args: &TrainMiniArgs, quiet: bool) -> anyhow::Result<()> {
         samples: !args.no_samples,
         export: args.export.clone(),
         autoencoder_from: args.autoencoder_from.clone(),
+        changes: args.change.clone(),
     };
     let mut bar = Bar {
         bar: None,
