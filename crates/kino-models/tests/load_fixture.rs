@@ -18,17 +18,10 @@ fn assert_same_as_candle(weights: &Weights) {
                 .get_unchecked(&name, expected.dtype(), &Device::Cpu)
                 .unwrap();
             assert_eq!(ours.dims(), expected.dims(), "{name}");
-            let diff = (ours.to_dtype(DType::F32).unwrap()
-                - expected.to_dtype(DType::F32).unwrap())
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+            let diff = kino_testkit::max_abs_diff(
+                &ours.to_dtype(DType::F32).unwrap(),
+                &expected.to_dtype(DType::F32).unwrap(),
+            );
             assert_eq!(diff, 0.0, "{name}");
             seen += 1;
         }

@@ -77,23 +77,9 @@ fn assert_resumed_equals_uninterrupted(recipe: &Recipe) {
     let (a, b) = (weights(straight.path()), weights(resumed.path()));
     assert_eq!(a.len(), b.len());
     for (name, ta) in &a {
-        let diff = largest_difference(ta, &b[name]);
+        let diff = kino_testkit::max_abs_diff(ta, &b[name]);
         assert!(diff <= 1e-6, "{name} differs by {diff}");
     }
-}
-
-/// The largest absolute difference between two tensors of one shape.
-fn largest_difference(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
 }
 
 /// Trains `recipe` for 40 steps in `out` (no sample sheets) and checks the loss fell by a
@@ -211,7 +197,7 @@ fn a_resumed_run_can_change_a_loss_weight_and_records_the_change() {
     let (a, b) = (weights(plain.path()), weights(changed.path()));
     let largest = a
         .iter()
-        .map(|(name, ta)| largest_difference(ta, &b[name]))
+        .map(|(name, ta)| kino_testkit::max_abs_diff(ta, &b[name]))
         .fold(0.0f32, f32::max);
     assert!(
         largest > 1e-4,
