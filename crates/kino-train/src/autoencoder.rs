@@ -390,13 +390,7 @@ pub fn train_autoencoder(
     initialise(&varmap, recipe.seed)?;
     let vars = sorted_vars(&varmap);
     let mut optimiser = AdamW::new(vars.clone())?;
-    let mut info = CheckpointInfo {
-        step: 0,
-        recipe: recipe.clone(),
-        losses: Vec::new(),
-        seconds: 0.0,
-        changes: Vec::new(),
-    };
+    let mut info = CheckpointInfo::new(recipe.clone());
     if let Some(saved) = checkpoint::latest(&dir) {
         let (tensors, saved_info) = checkpoint::load(&saved, &device)?;
         checkpoint::restore_weights(&tensors, &vars, "the autoencoder")?;

@@ -109,18 +109,36 @@ pub fn latest(out: &Path) -> Option<PathBuf> {
         .find(|dir| dir.join(TENSORS).is_file() && dir.join(INFO).is_file())
 }
 
+impl CheckpointInfo {
+    /// A run at step 0 of `recipe`: nothing trained yet.
+    pub fn new(recipe: Recipe) -> Self {
+        Self {
+            step: 0,
+            recipe,
+            losses: Vec::new(),
+            seconds: 0.0,
+            changes: Vec::new(),
+        }
+    }
+}
+
+/// Reads a checkpoint folder's `state.json` alone (the step and recipe, without the
+/// tensors).
+pub fn read_info(dir: &Path) -> Result<CheckpointInfo, CheckpointError> {
+    let info_path = dir.join(INFO);
+    let text = std::fs::read_to_string(&info_path).map_err(io(&info_path))?;
+    serde_json::from_str(&text).map_err(|e| CheckpointError::Invalid {
+        path: info_path.clone(),
+        message: e.to_string(),
+    })
+}
+
 /// Reads a checkpoint folder written by [`save`].
 pub fn load(
     dir: &Path,
     device: &Device,
 ) -> Result<(HashMap<String, Tensor>, CheckpointInfo), CheckpointError> {
-    let info_path = dir.join(INFO);
-    let text = std::fs::read_to_string(&info_path).map_err(io(&info_path))?;
-    let info: CheckpointInfo =
-        serde_json::from_str(&text).map_err(|e| CheckpointError::Invalid {
-            path: info_path.clone(),
-            message: e.to_string(),
-        })?;
+    let info = read_info(dir)?;
     let tensor_path = dir.join(TENSORS);
     let tensors = candle_core::safetensors::load(&tensor_path, device).map_err(|e| {
         CheckpointError::Invalid {

@@ -166,8 +166,8 @@ pub fn train(
             (recipe, info, Some(tensors))
         }
         (Some(dir), false) => {
-            let (_, info) = checkpoint::load(dir, &device)?;
-            return Err(TrainError::Exists(out.clone(), info.step));
+            let step = checkpoint::read_info(dir)?.step;
+            return Err(TrainError::Exists(out.clone(), step));
         }
         (None, true) => {
             let Some(dir) = &autoencoder_stage else {
@@ -181,23 +181,13 @@ pub fn train(
                 ));
             }
             // The run's recipe as the stage's checkpoint recorded it, not the command line's.
-            let (_, stage) = checkpoint::load(dir, &device)?;
-            let info = CheckpointInfo {
-                step: 0,
-                recipe: stage.recipe.clone(),
-                losses: Vec::new(),
-                seconds: 0.0,
-                changes: Vec::new(),
-            };
-            (stage.recipe, info, None)
+            let recipe = checkpoint::read_info(dir)?.recipe;
+            (recipe.clone(), CheckpointInfo::new(recipe), None)
         }
         (None, false) => {
             if let (Some(dir), None) = (&autoencoder_stage, &options.autoencoder_from) {
-                let (_, stage) = checkpoint::load(dir, &device)?;
-                return Err(TrainError::ExistsInAutoencoderStage(
-                    out.clone(),
-                    stage.step,
-                ));
+                let step = checkpoint::read_info(dir)?.step;
+                return Err(TrainError::ExistsInAutoencoderStage(out.clone(), step));
             }
             if !options.changes.is_empty() {
                 return Err(TrainError::Invalid(
@@ -207,14 +197,7 @@ pub fn train(
                 ));
             }
             let recipe = options.recipe.clone();
-            let info = CheckpointInfo {
-                step: 0,
-                recipe: recipe.clone(),
-                losses: Vec::new(),
-                seconds: 0.0,
-                changes: Vec::new(),
-            };
-            (recipe, info, None)
+            (recipe.clone(), CheckpointInfo::new(recipe), None)
         }
     };
     let total = options.steps.unwrap_or(recipe.steps);
