@@ -208,15 +208,23 @@ impl Pipeline {
     pub fn takes_first_frame(&self) -> bool {
         let z = self.rules.latent_channels;
         let c = self.conditioned_channels();
-        (self.rules.pixel_space || self.rules.folded_frames.is_some())
+        self.stacks_conditions()
             && (c == 2 * z + 1 || c == 2 * z + 1 + kino_models::dit::POSITION_PLANES)
+    }
+
+    /// Whether the latent is one of kino-mini's, whose transformer may stack a first-frame
+    /// condition and position planes after it: pixels, a clip autoencoder's folded latent,
+    /// or one latent frame per keyframe (a VAE without temporal compression). Wan's VAE
+    /// compresses time 4x, and its image-to-video models condition otherwise.
+    fn stacks_conditions(&self) -> bool {
+        self.rules.pixel_space || self.rules.folded_frames.is_some() || self.rules.temporal == 1
     }
 
     /// Whether the transformer's input ends with absolute position planes
     /// ([`kino_models::dit::position_planes`]) after its first-frame condition.
     pub fn takes_positions(&self) -> bool {
         let z = self.rules.latent_channels;
-        (self.rules.pixel_space || self.rules.folded_frames.is_some())
+        self.stacks_conditions()
             && self.conditioned_channels() == 2 * z + 1 + kino_models::dit::POSITION_PLANES
     }
 
@@ -484,6 +492,11 @@ impl Pipeline {
                     .unsqueeze(0)?;
                 let clip = frame.repeat((frames, 1, 1, 1))?;
                 (self.encode_video(&clip)?.squeeze(2)?, true)
+            }
+            // A time-axis autoencoder's first latent frame, coded from the first frame alone.
+            Some(frame) if !self.rules.pixel_space => {
+                let frame = frame.to_device(&self.device)?.unsqueeze(0)?;
+                (self.encode_video(&frame)?.squeeze(2)?, true)
             }
             // (H, W, 3) in [0, 1] -> (1, 3, H, W) in [-1, 1]
             Some(frame) => (

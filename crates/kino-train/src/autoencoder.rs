@@ -3,6 +3,8 @@
 //! (`kino_models::vae::fold_frames`), so time is compressed entirely and the decoder draws
 //! the motion. The DiT then makes one latent picture per clip, where a moving object is a
 //! code at one place, like its colour, rather than content it must carry from frame to frame.
+//! A recipe may instead keep the keyframes as a time axis ([`AutoencoderRecipe::time_axis`]):
+//! the Wan VAE's own video form without temporal compression, one latent frame per keyframe.
 //!
 //! Trained first, alone (reconstruction plus a small KL term, objects weighted up), then
 //! frozen while the DiT learns its latents. Its run lives in `<out>/autoencoder/`, with
@@ -87,6 +89,15 @@ pub struct AutoencoderRecipe {
     /// trained on narrow layouts still gets one that has seen every layout.
     #[serde(default = "full_layout_spread")]
     pub layout_spread: f64,
+    /// Keep the keyframes as a time axis (`false`: fold them into channels). With it the
+    /// VAE is the Wan VAE's usual video form, RGB in and out, causal in time and without
+    /// temporal compression: a clip of `T` keyframes becomes `T` latent frames, the first
+    /// coded from the first keyframe alone (so it is also the image-to-video condition), and
+    /// a moving object is a code that moves from latent frame to latent frame instead of a
+    /// pattern across one cell's channels. Each frame costs the encoder and decoder about as
+    /// much as a whole folded clip.
+    #[serde(default)]
+    pub time_axis: bool,
 }
 
 /// The world's full layout variety: what autoencoders learnt before the field existed.
@@ -111,6 +122,7 @@ impl Default for AutoencoderRecipe {
             latent_noise: 0.0,
             whiten: false,
             layout_spread: full_layout_spread(),
+            time_axis: false,
         }
     }
 }
@@ -127,6 +139,12 @@ impl AutoencoderRecipe {
     /// statistics it was measured to have (`latents_mean`, `latents_std`; zeros and ones
     /// before they are known).
     pub fn vae_config(&self, frames: usize, mean: Vec<f64>, std: Vec<f64>) -> WanVaeConfig {
+        // A folded VAE takes the whole clip as one picture; a time-axis one a frame at a time.
+        let (channels, temporal) = if self.time_axis {
+            (RGB, 1)
+        } else {
+            (RGB * frames, frames)
+        };
         WanVaeConfig {
             class_name: Some("AutoencoderKLWan".into()),
             base_dim: self.base_dim,
@@ -140,10 +158,10 @@ impl AutoencoderRecipe {
             latents_mean: mean,
             latents_std: std,
             is_residual: false,
-            in_channels: RGB * frames,
-            out_channels: RGB * frames,
+            in_channels: channels,
+            out_channels: channels,
             patch_size: None,
-            scale_factor_temporal: Some(frames),
+            scale_factor_temporal: Some(temporal),
             scale_factor_spatial: Some(1 << self.dim_mult.len().saturating_sub(1)),
         }
     }
@@ -151,6 +169,35 @@ impl AutoencoderRecipe {
     /// The config before the latent statistics are measured.
     pub fn untrained_config(&self, frames: usize) -> WanVaeConfig {
         self.vae_config(frames, vec![0.0; self.z_dim], vec![1.0; self.z_dim])
+    }
+
+    /// Clips `(B, 3, T, H, W)` as the VAE takes them: folded into channels
+    /// (`(B, 3 T, 1, H, W)`), or as they are for a time-axis VAE.
+    pub fn vae_input(&self, clips: &Tensor) -> Result<Tensor> {
+        vae_input(clips, self.time_axis)
+    }
+
+    /// The VAE's output as clips `(B, 3, frames, H, W)`: the inverse of [`Self::vae_input`].
+    pub fn vae_output(&self, decoded: &Tensor, frames: usize) -> Result<Tensor> {
+        vae_output(decoded, frames, self.time_axis)
+    }
+}
+
+/// [`AutoencoderRecipe::vae_input`] for a VAE with or without a time axis.
+fn vae_input(clips: &Tensor, time_axis: bool) -> Result<Tensor> {
+    if time_axis {
+        Ok(clips.clone())
+    } else {
+        fold_frames(clips)
+    }
+}
+
+/// [`AutoencoderRecipe::vae_output`] for a VAE with or without a time axis.
+fn vae_output(decoded: &Tensor, frames: usize, time_axis: bool) -> Result<Tensor> {
+    if time_axis {
+        Ok(decoded.clone())
+    } else {
+        kino_models::vae::unfold_frames(decoded, frames)
     }
 }
 
@@ -187,23 +234,26 @@ pub struct ClipAutoencoder {
     pub weights: Vec<(String, Tensor)>,
     /// Frames per clip.
     pub frames: usize,
+    /// Whether the keyframes are a time axis of the latent ([`AutoencoderRecipe::time_axis`]).
+    pub time_axis: bool,
 }
 
 impl ClipAutoencoder {
-    /// The normalised latents `(B, z_dim, 1, h, w)` of clips `(B, 3, T, H, W)`: the
-    /// posterior mean, as the pipelines encode.
+    /// The normalised latents of clips `(B, 3, T, H, W)`: `(B, z_dim, 1, h, w)` folded,
+    /// `(B, z_dim, T, h, w)` with a time axis; the posterior mean, as the pipelines encode.
     pub fn latents(&self, clips: &Tensor) -> Result<Tensor> {
-        let mu = self.vae.encode(&fold_frames(clips)?)?;
+        let mu = self.vae.encode(&vae_input(clips, self.time_axis)?)?;
         kino_models::vae::normalize_latents(&self.config, &mu)
     }
 
     /// Clips `(B, 3, T, H, W)` in `[-1, 1]` from normalised latents.
     pub fn decode(&self, latents: &Tensor) -> Result<Tensor> {
-        kino_models::vae::unfold_frames(&self.decode_folded(latents)?, self.frames)
+        vae_output(&self.decode_raw(latents)?, self.frames, self.time_axis)
     }
 
-    /// The decoder's output (frames folded into channels) for normalised latents.
-    fn decode_folded(&self, latents: &Tensor) -> Result<Tensor> {
+    /// The decoder's output (frames folded into channels, or the clip itself with a time
+    /// axis) for normalised latents.
+    fn decode_raw(&self, latents: &Tensor) -> Result<Tensor> {
         let z = kino_models::vae::denormalize_latents(&self.config, latents)?;
         self.vae.decode(&z)
     }
@@ -218,7 +268,7 @@ impl ClipAutoencoder {
         objects: &Tensor,
         ae: &AutoencoderRecipe,
     ) -> Result<Tensor> {
-        clip_error(&self.decode_folded(latents)?, clips, objects, ae)
+        clip_error(&self.decode_raw(latents)?, clips, objects, ae)
     }
 }
 
@@ -283,7 +333,7 @@ fn loss(
     ae: &AutoencoderRecipe,
     rng: &mut Rng,
 ) -> Result<(Tensor, Tensor)> {
-    let x = fold_frames(&batch.clips)?;
+    let x = ae.vae_input(&batch.clips)?;
     let (mu, logvar) = vae.encode_moments(&x)?;
     let eps = unit_noise(&mu, rng)?;
     let mut z = (&mu + (logvar.affine(0.5, 0.0)?.exp()? * eps)?)?;
@@ -302,7 +352,8 @@ fn loss(
 }
 
 /// How far a decoded clip is from the clip it should be: the object-weighted squared error
-/// of `decoded` (the decoder's output, frames folded into channels) against `clips` `(B, 3,
+/// of `decoded` (the decoder's output, frames folded into channels unless `ae` keeps a time
+/// axis) against `clips` `(B, 3,
 /// T, H, W)` in `[-1, 1]`, plus `motion_weight` times that of its frame-to-frame changes
 /// (object pixels of either frame weighted up). `objects` `(B, 1, T, H, W)` marks object
 /// pixels. The autoencoder's reconstruction loss, and the DiT's decoded loss
@@ -313,16 +364,15 @@ pub(crate) fn clip_error(
     objects: &Tensor,
     ae: &AutoencoderRecipe,
 ) -> Result<Tensor> {
-    let x = fold_frames(clips)?;
-    let objects = objects.repeat((1, RGB, 1, 1, 1))?;
-    let weights = (fold_frames(&objects)? * ae.object_weight)? + 1.0;
-    let mut error = ((decoded - &x)?.sqr()? * weights)?.mean_all()?;
     let frames = clips.dim(2)?;
+    let y = ae.vae_output(decoded, frames)?;
+    let objects = objects.repeat((1, RGB, 1, 1, 1))?;
+    let pixel_weights = (&objects * ae.object_weight)? + 1.0;
+    let mut error = ((&y - clips)?.sqr()? * pixel_weights)?.mean_all()?;
     if ae.motion_weight > 0.0 && frames > 1 {
         let change = |v: &Tensor| -> Result<Tensor> {
             v.narrow(2, 1, frames - 1)? - v.narrow(2, 0, frames - 1)?
         };
-        let y = kino_models::vae::unfold_frames(decoded, frames)?;
         let moved =
             objects
                 .narrow(2, 1, frames - 1)?
@@ -459,11 +509,12 @@ pub fn train_autoencoder(
     }
     let mut vae = build(&config, &varmap, &device)?;
     if ae.whiten {
-        let whitening = crate::whiten::Whitening::measure(&held_latents(&vae, recipe, &device)?)?;
+        let whitening =
+            crate::whiten::Whitening::measure(&held_latents(&vae, recipe, ae, &device)?)?;
         fold_whitening(&varmap, &whitening)?;
         vae = build(&config, &varmap, &device)?;
     }
-    let (mean, std) = latent_statistics(&vae, recipe, &device)?;
+    let (mean, std) = latent_statistics(&vae, recipe, ae, &device)?;
     let config = ae.vae_config(recipe.frames, mean, std);
     // Frozen from here on: the network is built on detached copies of the weights, so
     // neither encoding batches nor a loss through the decoder records their gradients.
@@ -477,6 +528,7 @@ pub fn train_autoencoder(
         config,
         weights,
         frames: recipe.frames,
+        time_axis: ae.time_axis,
     })
 }
 
@@ -551,13 +603,18 @@ fn fold_whitening(
     Ok(())
 }
 
-/// The posterior means `(128, z, 1, h, w)` of 128 training clips held for measuring the
+/// The posterior means `(128, z, t, h, w)` of 128 training clips held for measuring the
 /// latents (the same clips on every call).
-fn held_latents(vae: &AutoencoderKlWan, recipe: &Recipe, device: &Device) -> Result<Tensor> {
+fn held_latents(
+    vae: &AutoencoderKlWan,
+    recipe: &Recipe,
+    ae: &AutoencoderRecipe,
+    device: &Device,
+) -> Result<Tensor> {
     let mut all = Vec::new();
     for i in 0..8 {
         let batch = data::world_batch(recipe, 2 * DATA_OFFSET + i, 16, device)?;
-        all.push(vae.encode(&fold_frames(&batch.clips)?)?.detach());
+        all.push(vae.encode(&ae.vae_input(&batch.clips)?)?.detach());
     }
     Tensor::cat(&all, 0)
 }
@@ -566,10 +623,11 @@ fn held_latents(vae: &AutoencoderKlWan, recipe: &Recipe, device: &Device) -> Res
 fn latent_statistics(
     vae: &AutoencoderKlWan,
     recipe: &Recipe,
+    ae: &AutoencoderRecipe,
     device: &Device,
 ) -> Result<(Vec<f64>, Vec<f64>)> {
-    // (B, z, 1, h, w) -> (z, B h w)
-    let values = held_latents(vae, recipe, device)?
+    // (B, z, t, h, w) -> (z, B t h w)
+    let values = held_latents(vae, recipe, ae, device)?
         .transpose(0, 1)?
         .flatten_from(1)?;
     let mean = values.mean(1)?;

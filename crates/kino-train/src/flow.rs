@@ -81,9 +81,12 @@ impl DitBatch {
     }
 
     /// A latent batch: the autoencoder's latents of the world's clips; the object mask is
-    /// 1 on every latent cell an object touches in any frame. Only the clips `given` a first
-    /// frame have their still clip encoded for it; the others' `first` is zeros, which the
-    /// condition multiplies away in any case ([`first_frame_condition`]).
+    /// 1 on every latent cell an object touches in any frame (folded), or in that latent
+    /// frame (time axis). Only the clips `given` a first frame have a first-frame latent: a
+    /// folded autoencoder's latent of the still clip that holds it, encoded for them alone,
+    /// or a time-axis one's first latent frame (coded from the first frame alone); the
+    /// others' `first` is zeros, which the condition multiplies away in any case
+    /// ([`first_frame_condition`]).
     pub fn latents(
         batch: &crate::data::Batch,
         autoencoder: &crate::autoencoder::ClipAutoencoder,
@@ -98,26 +101,31 @@ impl DitBatch {
             );
         }
         let latents = autoencoder.latents(clips)?.detach();
-        let zeros = latents.squeeze(2)?.zeros_like()?;
+        let zeros = latents.narrow(2, 0, 1)?.squeeze(2)?.zeros_like()?;
         let chosen: Vec<u32> = (0..b as u32).filter(|&i| given[i as usize]).collect();
         let first = if chosen.is_empty() {
             zeros
         } else {
             let index = Tensor::new(chosen.as_slice(), clips.device())?;
-            let still = clips
-                .index_select(&index, 0)?
-                .narrow(2, 0, 1)?
-                .repeat((1, 1, t, 1, 1))?;
-            let encoded = autoencoder.latents(&still)?.detach().squeeze(2)?;
-            zeros.index_add(&index, &encoded, 0)?
+            let encoded = if autoencoder.time_axis {
+                latents.index_select(&index, 0)?.narrow(2, 0, 1)?
+            } else {
+                let still = clips
+                    .index_select(&index, 0)?
+                    .narrow(2, 0, 1)?
+                    .repeat((1, 1, t, 1, 1))?;
+                autoencoder.latents(&still)?.detach()
+            };
+            zeros.index_add(&index, &encoded.squeeze(2)?.contiguous()?, 0)?
         };
-        let (_, _, _, lh, lw) = latents.dims5()?;
-        let objects = batch
-            .objects
-            .max_keepdim(2)?
-            .squeeze(2)?
-            .max_pool2d((h / lh, w / lw))?
-            .unsqueeze(2)?;
+        let (_, _, lt, lh, lw) = latents.dims5()?;
+        // (B, 1, T, H, W) -> (B, lt, H, W): every frame (folded) or each frame (time axis)
+        let objects = if lt == 1 {
+            batch.objects.max_keepdim(2)?.squeeze(2)?
+        } else {
+            batch.objects.squeeze(1)?
+        };
+        let objects = objects.max_pool2d((h / lh, w / lw))?.unsqueeze(1)?;
         Ok(Self {
             clips: latents,
             first,

@@ -279,7 +279,8 @@ pub struct Recipe {
     pub decoded_clips: usize,
     /// The clip autoencoder of a latent recipe (`None`: the model works in pixel space). With
     /// one, the DiT learns the autoencoder's latents, one latent picture per clip (time
-    /// folded into channels), and the model folder gets a `vae/`.
+    /// folded into channels) or one per keyframe (its `time_axis`), and the model folder gets
+    /// a `vae/`.
     #[serde(default)]
     pub autoencoder: Option<crate::autoencoder::AutoencoderRecipe>,
     /// How the exported model folder stores its weights: `f32` (what checkpoints written
@@ -506,6 +507,17 @@ impl Recipe {
                 self.caption_parse_warm_up
             ));
         }
+        if let Some(ae) = &self.autoencoder
+            && ae.time_axis
+            && self.frames % 4 != 1
+        {
+            return Err(format!(
+                "recipe field `autoencoder.time_axis` needs `frames` of the form 1 + 4k (5, 9, \
+                 ...), as the Wan VAE codes a video: the first frame alone, then four at a \
+                 time; `frames` is {}",
+                self.frames
+            ));
+        }
         if self.token_read_weight > 0.0 {
             if self.autoencoder.is_none() || self.latent_size()[0] != self.patch[0] {
                 return Err(
@@ -559,13 +571,15 @@ impl Recipe {
     }
 
     /// The shape `[frames, height, width]` of what the DiT denoises: the clip itself in pixel
-    /// space, one latent picture of the autoencoder's spatial compression otherwise.
+    /// space; otherwise one latent picture of the autoencoder's spatial compression, or one
+    /// per keyframe for an autoencoder with a time axis.
     pub fn latent_size(&self) -> [usize; 3] {
         match &self.autoencoder {
             None => [self.frames, self.height, self.width],
             Some(ae) => {
                 let s = 1 << ae.dim_mult.len().saturating_sub(1);
-                [1, self.height / s, self.width / s]
+                let frames = if ae.time_axis { self.frames } else { 1 };
+                [frames, self.height / s, self.width / s]
             }
         }
     }

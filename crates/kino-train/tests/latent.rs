@@ -29,6 +29,7 @@ fn latent_recipe() -> Recipe {
             latent_noise: 0.0,
             whiten: false,
             layout_spread: 1.0,
+            time_axis: false,
         }),
         patch: [1, 1, 1],
         ..Recipe::tiny()
@@ -116,10 +117,12 @@ fn tokenizer_and_model(
 }
 
 /// A tiny latent model's clip of one prompt from text, then from that clip's first frame
-/// (image to video); both must be 4 frames of 16x16. Returns the text-only clip and its request.
+/// (image to video); both must be `frames` frames of 16x16. Returns the text-only clip and
+/// its request.
 fn text_then_image_to_video(
     pipeline: &Pipeline,
     seed: u64,
+    frames: usize,
 ) -> (kino_pipeline::GeneratedVideo, GenerateRequest) {
     let request = GenerateRequest {
         seed,
@@ -129,14 +132,14 @@ fn text_then_image_to_video(
             .request("a red ball moving left on the sea")
     };
     let clip = pipeline.generate(&request, &mut NoProgress).unwrap();
-    assert_eq!(clip.dims().unwrap(), (4, 16, 16));
+    assert_eq!(clip.dims().unwrap(), (frames, 16, 16));
     let given = GenerateRequest {
         first_frame: Some(clip.frames.get(0).unwrap()),
         keyframe_first: false,
         ..request.clone()
     };
     let continued = pipeline.generate(&given, &mut NoProgress).unwrap();
-    assert_eq!(continued.dims().unwrap(), (4, 16, 16));
+    assert_eq!(continued.dims().unwrap(), (frames, 16, 16));
     (clip, request)
 }
 
@@ -169,7 +172,7 @@ fn the_autoencoder_learns_first_and_the_pipeline_runs_the_exported_model() {
     assert_eq!(rules.latent_shape(16, 16, 4), [1, 4, 1, 8, 8]);
     assert!(pipeline.takes_first_frame());
     // Image to video: the first frame is coded through the autoencoder as training codes it.
-    let (clip, request) = text_then_image_to_video(&pipeline, 5);
+    let (clip, request) = text_then_image_to_video(&pipeline, 5, 4);
     let again = pipeline.generate(&request, &mut NoProgress).unwrap();
     assert_eq!(kino_testkit::max_abs_diff(&clip.frames, &again.frames), 0.0);
     // The decoder draws four different frames, not one picture repeated.
@@ -209,7 +212,7 @@ fn a_latent_run_with_position_planes_exports_a_model_the_pipeline_feeds_them_to(
     assert_eq!(config["in_channels"], 4 + 1 + 4 + 3);
     let pipeline = Pipeline::load(&summary.model_dir, &LoadOptions::default()).unwrap();
     assert!(pipeline.takes_positions() && pipeline.takes_first_frame());
-    text_then_image_to_video(&pipeline, 2);
+    text_then_image_to_video(&pipeline, 2, 4);
 }
 
 #[test]
@@ -282,6 +285,110 @@ fn the_autoencoder_learns_to_code_its_clips() {
     // The decoded clip is in the clips' range and shape.
     let back = trained.decode(&trained.latents(&clips).unwrap()).unwrap();
     assert_eq!(back.dims(), clips.dims());
+}
+
+/// [`latent_recipe`] with the keyframes kept as a time axis: 5 keyframes (the Wan VAE codes
+/// 1 + 4k frames), one 8x8 latent frame each.
+fn time_axis_recipe() -> Recipe {
+    let mut recipe = Recipe {
+        frames: 5,
+        ..latent_recipe()
+    };
+    if let Some(ae) = recipe.autoencoder.as_mut() {
+        ae.time_axis = true;
+    }
+    recipe
+}
+
+/// A time-axis run: its autoencoder learns to code clips frame by frame (the round trip
+/// improves), its DiT denoises one latent frame per keyframe, and the exported folder holds
+/// a Wan VAE of RGB input without temporal compression that the pipeline runs from text and
+/// from a first frame.
+#[test]
+fn a_time_axis_run_codes_each_keyframe_and_the_pipeline_runs_it() {
+    let recipe = time_axis_recipe();
+    assert_eq!(recipe.latent_size(), [5, 8, 8]);
+    assert_eq!(recipe.tokens(), 5 * 8 * 8);
+    let config = recipe.autoencoder.clone().unwrap();
+    let clips = kino_train::data::world_batch(&recipe, 123_456, 8, &candle_core::Device::Cpu)
+        .unwrap()
+        .clips;
+    let untrained_dir = tempfile::tempdir().unwrap();
+    let untrained = AutoencoderRecipe {
+        steps: 0,
+        ..config.clone()
+    };
+    let untrained =
+        train_autoencoder(&recipe, &untrained, untrained_dir.path(), None, &mut Quiet).unwrap();
+    assert_eq!(untrained.latents(&clips).unwrap().dims(), &[8, 4, 5, 8, 8]);
+    let dir = tempfile::tempdir().unwrap();
+    let run = TrainOptions {
+        recipe: recipe.clone(),
+        ..options(dir.path(), 3, None, false)
+    };
+    let summary = train(&run, &mut Quiet).unwrap();
+    assert_eq!(summary.steps, 3);
+    // The finished autoencoder stage is returned as it is.
+    let trained = train_autoencoder(&recipe, &config, dir.path(), None, &mut Quiet).unwrap();
+    let (before, after) = (
+        round_trip_error(&untrained, &clips),
+        round_trip_error(&trained, &clips),
+    );
+    assert!(
+        after < 0.85 * before,
+        "the round trip did not improve: {before} -> {after}"
+    );
+
+    let model = &summary.model_dir;
+    let vae: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("vae/config.json")).unwrap())
+            .unwrap();
+    assert_eq!(vae["in_channels"], 3);
+    assert_eq!(vae["out_channels"], 3);
+    assert_eq!(vae["scale_factor_temporal"], 1);
+    let pipeline = Pipeline::load(model, &LoadOptions::default()).unwrap();
+    let rules = pipeline.size_rules();
+    assert_eq!(rules.folded_frames, None);
+    assert_eq!(rules.latent_shape(16, 16, 5), [1, 4, 5, 8, 8]);
+    assert!(pipeline.takes_first_frame());
+    let (clip, request) = text_then_image_to_video(&pipeline, 5, 5);
+    let again = pipeline.generate(&request, &mut NoProgress).unwrap();
+    assert_eq!(kino_testkit::max_abs_diff(&clip.frames, &again.frames), 0.0);
+}
+
+/// The first-frame condition of a time-axis latent is the clip's own first latent frame,
+/// and that frame is coded from the first keyframe alone (the Wan VAE is causal in time), so
+/// the pipeline, which codes only the given frame, gives the DiT what training gave it.
+#[test]
+fn a_time_axis_first_frame_condition_is_the_first_latent_frame_of_the_first_frame_alone() {
+    let recipe = time_axis_recipe();
+    let config = AutoencoderRecipe {
+        steps: 0,
+        ..recipe.autoencoder.clone().unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ae = train_autoencoder(&recipe, &config, dir.path(), None, &mut Quiet).unwrap();
+    let batch = kino_train::data::world_batch(&recipe, 7, 3, &candle_core::Device::Cpu).unwrap();
+    let latent = kino_train::flow::DitBatch::latents(&batch, &ae, &[true, false, true]).unwrap();
+    assert_eq!(latent.clips.dims(), &[3, 4, 5, 8, 8]);
+    assert_eq!(latent.objects.dims(), &[3, 1, 5, 8, 8]);
+    let alone = ae.latents(&batch.clips.narrow(2, 0, 1).unwrap()).unwrap();
+    assert_eq!(alone.dims(), &[3, 4, 1, 8, 8]);
+    let first_frames = latent.clips.narrow(2, 0, 1).unwrap();
+    assert!(kino_testkit::max_abs_diff(&first_frames, &alone) < 1e-5);
+    for (row, given) in [(0, true), (1, false), (2, true)] {
+        let first = latent.first.narrow(0, row, 1).unwrap();
+        let expected = if given {
+            alone.narrow(0, row, 1).unwrap().squeeze(2).unwrap()
+        } else {
+            first.zeros_like().unwrap()
+        };
+        let gap = kino_testkit::max_abs_diff(&first, &expected);
+        assert!(gap < 1e-5, "clip {row}: first-frame latent off by {gap}");
+    }
+    // A later latent frame depends on the later keyframes: it is not the first one's.
+    let last = latent.clips.narrow(2, 4, 1).unwrap();
+    assert!(kino_testkit::max_abs_diff(&last, &first_frames) > 1e-3);
 }
 
 #[test]
@@ -866,6 +973,6 @@ fn the_token_read_objective_trains_the_blocks_below_its_tap_and_is_not_exported(
     };
     assert_eq!(names(&summary.model_dir), names(&plain_summary.model_dir));
     let pipeline = Pipeline::load(&summary.model_dir, &LoadOptions::default()).unwrap();
-    let (clip, _) = text_then_image_to_video(&pipeline, 1);
+    let (clip, _) = text_then_image_to_video(&pipeline, 1, 4);
     assert_eq!(clip.dims().unwrap(), (4, 16, 16));
 }
