@@ -95,7 +95,11 @@ pub struct AutoencoderRecipe {
     /// coded from the first keyframe alone (so it is also the image-to-video condition), and
     /// a moving object is a code that moves from latent frame to latent frame instead of a
     /// pattern across one cell's channels. Each frame costs the encoder and decoder about as
-    /// much as a whole folded clip.
+    /// much as a whole folded clip. Measured (`recipes/latent-time.json`, 2x spatial, 4
+    /// channels): the round trip keeps 91 of 112 colours and 83 motions (folded: 104, 93),
+    /// and at step 1,500 the DiT drew 39 of 112 colours and 9 motions, behind folded runs at
+    /// that step: it does not carry objects from latent frame to latent frame in this
+    /// budget. The model card has the numbers.
     #[serde(default)]
     pub time_axis: bool,
 }
