@@ -253,35 +253,52 @@ fn round_trip_error(ae: &ClipAutoencoder, clips: &candle_core::Tensor) -> f32 {
         .unwrap()
 }
 
-#[test]
-fn the_autoencoder_learns_to_code_its_clips() {
-    let recipe = latent_recipe();
-    let config = recipe.autoencoder.clone().unwrap();
-    let clips = kino_train::data::world_batch(&recipe, 123_456, 8, &candle_core::Device::Cpu)
-        .unwrap()
-        .clips;
-    let untrained_dir = tempfile::tempdir().unwrap();
+/// `recipe`'s autoencoder before any training step (latent statistics measured).
+fn untrained_autoencoder(recipe: &Recipe) -> ClipAutoencoder {
+    let dir = tempfile::tempdir().unwrap();
     let untrained = AutoencoderRecipe {
         steps: 0,
-        ..config.clone()
+        ..recipe.autoencoder.clone().unwrap()
     };
-    let untrained =
-        train_autoencoder(&recipe, &untrained, untrained_dir.path(), None, &mut Quiet).unwrap();
-    let trained_dir = tempfile::tempdir().unwrap();
-    let trained = AutoencoderRecipe {
-        steps: 60,
-        ..config
-    };
-    let trained =
-        train_autoencoder(&recipe, &trained, trained_dir.path(), None, &mut Quiet).unwrap();
+    train_autoencoder(recipe, &untrained, dir.path(), None, &mut Quiet).unwrap()
+}
+
+/// Eight held clips of `recipe`, and its [`untrained_autoencoder`].
+fn held_clips_and_untrained_autoencoder(recipe: &Recipe) -> (candle_core::Tensor, ClipAutoencoder) {
+    let clips = kino_train::data::world_batch(recipe, 123_456, 8, &candle_core::Device::Cpu)
+        .unwrap()
+        .clips;
+    (clips, untrained_autoencoder(recipe))
+}
+
+/// Asserts that `trained` codes `clips` with at most 85% of `untrained`'s round-trip error.
+fn assert_round_trip_improves(
+    untrained: &ClipAutoencoder,
+    trained: &ClipAutoencoder,
+    clips: &candle_core::Tensor,
+) {
     let (before, after) = (
-        round_trip_error(&untrained, &clips),
-        round_trip_error(&trained, &clips),
+        round_trip_error(untrained, clips),
+        round_trip_error(trained, clips),
     );
     assert!(
         after < 0.85 * before,
         "the round trip did not improve: {before} -> {after}"
     );
+}
+
+#[test]
+fn the_autoencoder_learns_to_code_its_clips() {
+    let recipe = latent_recipe();
+    let (clips, untrained) = held_clips_and_untrained_autoencoder(&recipe);
+    let trained_dir = tempfile::tempdir().unwrap();
+    let trained = AutoencoderRecipe {
+        steps: 60,
+        ..recipe.autoencoder.clone().unwrap()
+    };
+    let trained =
+        train_autoencoder(&recipe, &trained, trained_dir.path(), None, &mut Quiet).unwrap();
+    assert_round_trip_improves(&untrained, &trained, &clips);
     // The decoded clip is in the clips' range and shape.
     let back = trained.decode(&trained.latents(&clips).unwrap()).unwrap();
     assert_eq!(back.dims(), clips.dims());
@@ -310,16 +327,7 @@ fn a_time_axis_run_codes_each_keyframe_and_the_pipeline_runs_it() {
     assert_eq!(recipe.latent_size(), [5, 8, 8]);
     assert_eq!(recipe.tokens(), 5 * 8 * 8);
     let config = recipe.autoencoder.clone().unwrap();
-    let clips = kino_train::data::world_batch(&recipe, 123_456, 8, &candle_core::Device::Cpu)
-        .unwrap()
-        .clips;
-    let untrained_dir = tempfile::tempdir().unwrap();
-    let untrained = AutoencoderRecipe {
-        steps: 0,
-        ..config.clone()
-    };
-    let untrained =
-        train_autoencoder(&recipe, &untrained, untrained_dir.path(), None, &mut Quiet).unwrap();
+    let (clips, untrained) = held_clips_and_untrained_autoencoder(&recipe);
     assert_eq!(untrained.latents(&clips).unwrap().dims(), &[8, 4, 5, 8, 8]);
     let dir = tempfile::tempdir().unwrap();
     let run = TrainOptions {
@@ -330,14 +338,7 @@ fn a_time_axis_run_codes_each_keyframe_and_the_pipeline_runs_it() {
     assert_eq!(summary.steps, 3);
     // The finished autoencoder stage is returned as it is.
     let trained = train_autoencoder(&recipe, &config, dir.path(), None, &mut Quiet).unwrap();
-    let (before, after) = (
-        round_trip_error(&untrained, &clips),
-        round_trip_error(&trained, &clips),
-    );
-    assert!(
-        after < 0.85 * before,
-        "the round trip did not improve: {before} -> {after}"
-    );
+    assert_round_trip_improves(&untrained, &trained, &clips);
 
     let model = &summary.model_dir;
     let vae: serde_json::Value =
@@ -362,12 +363,7 @@ fn a_time_axis_run_codes_each_keyframe_and_the_pipeline_runs_it() {
 #[test]
 fn a_time_axis_first_frame_condition_is_the_first_latent_frame_of_the_first_frame_alone() {
     let recipe = time_axis_recipe();
-    let config = AutoencoderRecipe {
-        steps: 0,
-        ..recipe.autoencoder.clone().unwrap()
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let ae = train_autoencoder(&recipe, &config, dir.path(), None, &mut Quiet).unwrap();
+    let ae = untrained_autoencoder(&recipe);
     let batch = kino_train::data::world_batch(&recipe, 7, 3, &candle_core::Device::Cpu).unwrap();
     let latent = kino_train::flow::DitBatch::latents(&batch, &ae, &[true, false, true]).unwrap();
     assert_eq!(latent.clips.dims(), &[3, 4, 5, 8, 8]);
@@ -436,12 +432,7 @@ fn a_still_clip_is_its_own_first_frame_condition() {
     // throughout, a clip the autoencoder has learnt to code; so for a clip that does not
     // move, the condition the DiT gets is exactly the latent it must make.
     let recipe = latent_recipe();
-    let config = AutoencoderRecipe {
-        steps: 0,
-        ..recipe.autoencoder.clone().unwrap()
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let ae = train_autoencoder(&recipe, &config, dir.path(), None, &mut Quiet).unwrap();
+    let ae = untrained_autoencoder(&recipe);
     let mut batch =
         kino_train::data::world_batch(&recipe, 7, 3, &candle_core::Device::Cpu).unwrap();
     let frames = batch.clips.dim(2).unwrap();
