@@ -782,9 +782,35 @@ mod tests {
         let pixel_space = Recipe {
             autoencoder: None,
             caption_parse_warm_up: 0,
-            ..recipe
+            ..recipe.clone()
         };
         let error = pixel_space.validate().unwrap_err();
+        assert!(error.contains("`token_read_weight`"), "{error}");
+        // A time axis needs a frame count the Wan VAE codes (1 + 4k), and no token-read head
+        // (which reads one token per place).
+        let time_axis = |frames: usize| Recipe {
+            frames,
+            token_read_weight: 0.0,
+            autoencoder: recipe.autoencoder.clone().map(|ae| {
+                crate::autoencoder::AutoencoderRecipe {
+                    time_axis: true,
+                    ..ae
+                }
+            }),
+            ..recipe.clone()
+        };
+        assert_eq!(time_axis(5).validate(), Ok(()));
+        let error = time_axis(4).validate().unwrap_err();
+        assert!(
+            error.contains("`autoencoder.time_axis`") && error.contains("`frames` is 4"),
+            "{error}"
+        );
+        let error = Recipe {
+            token_read_weight: 0.2,
+            ..time_axis(5)
+        }
+        .validate()
+        .unwrap_err();
         assert!(error.contains("`token_read_weight`"), "{error}");
     }
 
