@@ -72,6 +72,11 @@ fn a_recipe_no_run_can_train_is_refused_before_the_autoencoder_stage() {
     );
 }
 
+/// A JSON file of a run or model folder.
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
 fn losses(state: &Path) -> Vec<f32> {
     let text = std::fs::read_to_string(state).unwrap();
     let info: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -156,14 +161,10 @@ fn the_autoencoder_learns_first_and_the_pipeline_runs_the_exported_model() {
 
     // The folder holds the autoencoder as a Wan VAE whose input is the 4 frames folded.
     let model = &summary.model_dir;
-    let config: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(model.join("vae/config.json")).unwrap())
-            .unwrap();
+    let config = read_json(&model.join("vae/config.json"));
     assert_eq!(config["in_channels"], 12);
     assert_eq!(config["z_dim"], 4);
-    let index: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(model.join("model_index.json")).unwrap())
-            .unwrap();
+    let index = read_json(&model.join("model_index.json"));
     assert_eq!(index["vae"][1], "AutoencoderKLWan");
 
     let pipeline = Pipeline::load(model, &LoadOptions::default()).unwrap();
@@ -341,9 +342,7 @@ fn a_time_axis_run_codes_each_keyframe_and_the_pipeline_runs_it() {
     assert_round_trip_improves(&untrained, &trained, &clips);
 
     let model = &summary.model_dir;
-    let vae: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(model.join("vae/config.json")).unwrap())
-            .unwrap();
+    let vae = read_json(&model.join("vae/config.json"));
     assert_eq!(vae["in_channels"], 3);
     assert_eq!(vae["out_channels"], 3);
     assert_eq!(vae["scale_factor_temporal"], 1);
