@@ -26,6 +26,7 @@
 pub mod config;
 pub mod dit;
 mod error;
+pub mod layout;
 pub mod linear;
 pub mod loading;
 pub mod ops;

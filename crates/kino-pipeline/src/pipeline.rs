@@ -6,6 +6,7 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use kino_models::dit::WanTransformer3D;
+use kino_models::layout::{SceneLayout, SceneLayoutConfig, SceneLayoutModel, layout_planes};
 use kino_models::text::PromptEncoder;
 use kino_models::vae::{AutoencoderKlWan, denormalize_latents, normalize_latents};
 use kino_models::{ModelDir, WanVaeConfig};
@@ -145,7 +146,12 @@ pub struct Pipeline {
     defaults: ModelDefaults,
     transformer: WanTransformer3D,
     decoder: Decoder,
+    /// kino-mini's scene-layout stage, for a model folder with a `layout/` component.
+    layout: Option<SceneLayoutModel>,
 }
+
+/// Mixed into the request's seed for the layout stage's plan noise.
+const LAYOUT_SEED: u64 = 0x6c61_796f_7574; // "layout"
 
 impl Pipeline {
     /// Opens the diffusers-layout model in `model_dir`, checks the estimated peak memory
@@ -179,6 +185,19 @@ impl Pipeline {
                 .map_err(PipelineError::model("loading the VAE"))?;
             Decoder::Vae(Box::new((vae_config, vae)))
         };
+        let layout = if model.has_component("layout") {
+            let config =
+                SceneLayoutConfig::from_file(&model.component_dir("layout")?.join("config.json"))?;
+            let vb = model
+                .weights("layout")?
+                .into_var_builder(DType::F32, &device);
+            Some(
+                SceneLayoutModel::new(&config, vb)
+                    .map_err(PipelineError::model("loading the layout stage"))?,
+            )
+        } else {
+            None
+        };
         Ok(Self {
             model,
             dtype,
@@ -189,6 +208,7 @@ impl Pipeline {
             defaults,
             transformer,
             decoder,
+            layout,
         })
     }
 
@@ -232,11 +252,25 @@ impl Pipeline {
     /// ([`ModelDefaults::self_condition`]): the latent and its conditions.
     fn conditioned_channels(&self) -> usize {
         let c = self.transformer.config().in_channels;
-        if self.defaults.self_condition {
+        let c = if self.defaults.self_condition {
             c.saturating_sub(self.rules.latent_channels)
         } else {
             c
-        }
+        };
+        c.saturating_sub(self.layout_channels())
+    }
+
+    /// The channels the layout stage's planes take ([`kino_models::layout::layout_planes`]):
+    /// every keyframe's folded into one latent frame, or one keyframe's per latent frame.
+    fn layout_channels(&self) -> usize {
+        self.layout.as_ref().map_or(0, |layout| {
+            let frames = if self.rules.folded_frames.is_some() {
+                1
+            } else {
+                layout.config.keyframes
+            };
+            layout.config.channels(frames)
+        })
     }
 
     /// `video` `(T, H, W, 3)` in `[0, 1]` as the model's latent space holds it: encoded by its
@@ -292,10 +326,11 @@ impl Pipeline {
             });
         }
         let guided = guidance_enabled(request.guidance);
-        let (text, negative) = self.encode_prompts(request, guided, progress)?;
+        let (text, negative, layout) = self.encode_prompts(request, guided, progress)?;
         let prompts = Prompts {
             text: &text,
             negative: negative.as_ref(),
+            layout: layout.as_ref(),
         };
         match self.defaults.keyframes.filter(|&k| request.frames > k) {
             Some(keyframes) => self.generate_keyframes(request, keyframes, prompts, progress),
@@ -383,7 +418,7 @@ impl Pipeline {
         };
 
         let condition = self
-            .condition(request, &shape)
+            .condition(request, &shape, prompts.layout)
             .map_err(PipelineError::model("preparing the first-frame condition"))?;
         // Video-to-video: the clip's latents, noised to the sigma of the first step run.
         let begin = request.steps - request.denoising_steps();
@@ -476,6 +511,7 @@ impl Pipeline {
         &self,
         request: &GenerateRequest,
         shape: &[usize; 5],
+        plan: Option<&SceneLayout>,
     ) -> candle_core::Result<Option<Tensor>> {
         if !self.takes_first_frame() {
             return Ok(None);
@@ -513,24 +549,39 @@ impl Pipeline {
                 false,
             ),
         };
-        kino_models::dit::condition_channels(
+        let condition = kino_models::dit::condition_channels(
             &first,
             &[given],
             t,
             self.defaults.first_frame_layout,
             self.takes_positions(),
-        )
-        .map(Some)
+        )?;
+        match (&self.layout, plan) {
+            (Some(layout), Some(plan)) => {
+                let planes = layout_planes(
+                    &layout.config,
+                    std::slice::from_ref(plan),
+                    t,
+                    h,
+                    w,
+                    &self.device,
+                )?;
+                Tensor::cat(&[&condition, &planes.to_dtype(condition.dtype())?], 1).map(Some)
+            }
+            (Some(_), None) => candle_core::bail!("the layout stage made no plan"),
+            (None, _) => Ok(Some(condition)),
+        }
     }
 
-    /// The prompt's embeddings, and the negative prompt's when guidance is on; the text
-    /// encoder is dropped on return, before the denoising loop needs the memory.
+    /// The prompt's embeddings, the negative prompt's when guidance is on, and the layout
+    /// stage's plan for a model that has one; the text encoder is dropped on return, before
+    /// the denoising loop needs the memory.
     fn encode_prompts(
         &self,
         request: &GenerateRequest,
         guided: bool,
         progress: &mut dyn Progress,
-    ) -> Result<(Tensor, Option<Tensor>)> {
+    ) -> Result<(Tensor, Option<Tensor>, Option<SceneLayout>)> {
         progress.stage(Stage::LoadTextEncoder);
         let encoder = PromptEncoder::load_as(&self.model, &self.device, self.dtype)
             .map_err(PipelineError::model("loading the text encoder"))?
@@ -569,7 +620,40 @@ impl Pipeline {
         } else {
             None
         };
-        Ok((text, negative))
+        let plan = match &self.layout {
+            Some(layout) => Some(
+                self.plan_layout(layout, &encoder, &prompt, &text, request.seed)
+                    .map_err(PipelineError::model("planning the scene's layout"))?,
+            ),
+            None => None,
+        };
+        Ok((text, negative, plan))
+    }
+
+    /// The layout stage's plan for `prompt` (encoded as `text`), its paths sampled from
+    /// noise of `seed`.
+    fn plan_layout(
+        &self,
+        layout: &SceneLayoutModel,
+        encoder: &PromptEncoder,
+        prompt: &str,
+        text: &Tensor,
+        seed: u64,
+    ) -> candle_core::Result<SceneLayout> {
+        let tokens = encoder
+            .tokenizer()
+            .tokenize(&[prompt], encoder.max_sequence_length())?;
+        let mask = tokens.attention_mask_tensor(&self.device)?;
+        let noise = kino_sampling::randn(
+            &[1, layout.config.plan_values()],
+            seed ^ LAYOUT_SEED,
+            &self.device,
+        )
+        .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        let mut plans = layout.plan(text, &mask, &noise)?;
+        plans
+            .pop()
+            .ok_or_else(|| candle_core::Error::Msg("the layout stage made no plan".into()))
     }
 
     /// The scheduler config for `request`: the chosen kind, with the request's shift.
@@ -725,6 +809,8 @@ impl Pipeline {
 struct Prompts<'a> {
     text: &'a Tensor,
     negative: Option<&'a Tensor>,
+    /// The layout stage's plan, for a model that has one.
+    layout: Option<&'a SceneLayout>,
 }
 
 /// What the transformer sees besides the latents at every step.

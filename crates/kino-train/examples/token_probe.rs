@@ -152,6 +152,7 @@ fn main() -> anyhow::Result<()> {
                 objects: held.objects.narrow(0, start, 32)?,
                 specs: held.specs[start..start + 32].to_vec(),
                 boxes: held.boxes[start..start + 32].to_vec(),
+                poses: held.poses[start..start + 32].to_vec(),
             };
             let mut noise_rng = Rng::new(start as u64 ^ 0x6e6f);
             let (tokens, targets) = tokens_of(&part, vec![sigma; 32], &mut noise_rng)?;

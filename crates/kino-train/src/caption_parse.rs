@@ -11,11 +11,10 @@
 //! object each token belongs to: binding, put where the DiT's cross-attention reads it. The
 //! head is not exported; the shipped model folder is the same Wan layout with or without it.
 
-use candle_core::{D, DType, Module, Result, Tensor};
+use candle_core::{DType, Result, Tensor};
 use candle_nn::VarBuilder;
+use kino_models::layout::CaptionReader;
 use kino_world::{Background, Colour, Motion, Rng, SceneSpec, Shape, Split, sample_from_with};
-
-use kino_models::linear::{Linear, linear};
 
 /// The head's prefix in the model's `VarMap` (not a component of the exported folder).
 pub const CAPTION_PARSE: &str = "caption_parse";
@@ -27,17 +26,12 @@ pub const OBJECT_SLOTS: usize = kino_world::MAX_OBJECTS;
 pub(crate) const COLOURS: usize = Colour::ALL.len() + 1;
 pub(crate) const SHAPES: usize = Shape::ALL.len() + 1;
 pub(crate) const MOTIONS: usize = Motion::ALL.len() + 1;
-const BACKGROUNDS: usize = Background::ALL.len();
 
-/// The training-only head: pooling queries and the two classifiers.
+/// The training-only head: the layout stage's caption reader
+/// ([`kino_models::layout::CaptionReader`]), which a recipe with `layout_planes` exports.
 #[derive(Debug, Clone)]
 pub struct CaptionParseHead {
-    /// `(OBJECT_SLOTS + 1, text_dim)`: one pooling query per object slot, then the background's.
-    queries: Tensor,
-    /// Pooled object slot to colour, shape and motion logits (each with "none").
-    objects: Linear,
-    /// Pooled background slot to background logits.
-    background: Linear,
+    reader: CaptionReader,
 }
 
 /// The class targets of one caption, slot by slot.
@@ -120,30 +114,19 @@ pub fn sample_captions_with(
 impl CaptionParseHead {
     /// Creates the head's variables under `vb` for a text encoder of width `text_dim`.
     pub fn new(text_dim: usize, vb: VarBuilder) -> Result<Self> {
+        let config = kino_models::layout::SceneLayoutConfig {
+            text_dim,
+            ..crate::layout::layout_config(&crate::Recipe::default())
+        };
         Ok(Self {
-            queries: vb.get((OBJECT_SLOTS + 1, text_dim), "queries")?,
-            objects: linear(text_dim, COLOURS + SHAPES + MOTIONS, vb.pp("objects"))?,
-            background: linear(text_dim, BACKGROUNDS, vb.pp("background"))?,
+            reader: CaptionReader::new(&config, vb)?,
         })
     }
 
     /// The pooled slots `(B, OBJECT_SLOTS + 1, text_dim)` of encoder output `text`
     /// `(B, L, text_dim)` with token mask `mask` `(B, L)` (1 on real tokens).
     fn pool(&self, text: &Tensor, mask: &Tensor) -> Result<Tensor> {
-        let (b, _, dim) = text.dims3()?;
-        let queries = self
-            .queries
-            .unsqueeze(0)?
-            .broadcast_as((b, OBJECT_SLOTS + 1, dim))?;
-        let scores = (queries
-            .contiguous()?
-            .matmul(&text.transpose(1, 2)?.contiguous()?)?
-            / (dim as f64).sqrt())?;
-        // Padding gets a score far below any real token's.
-        let padding = ((mask.to_dtype(DType::F32)?.unsqueeze(1)? - 1.0)? * 1e9)?;
-        let scores = scores.broadcast_add(&padding)?;
-        let weights = candle_nn::ops::softmax(&scores, D::Minus1)?;
-        weights.matmul(&text.contiguous()?)
+        self.reader.pool(text, mask)
     }
 
     /// The mean cross-entropy of reading each caption's scene out of `text` (encoder output
@@ -175,10 +158,10 @@ impl CaptionParseHead {
             &mask.index_select(&index, 0)?,
         )?;
         let n = kept.len();
-        let objects = pooled
-            .narrow(1, 0, OBJECT_SLOTS)?
+        let logits = self
+            .reader
+            .object_logits(&pooled)?
             .reshape((n * OBJECT_SLOTS, ()))?;
-        let logits = self.objects.forward(&objects)?;
         let column = |attribute: usize| -> Vec<u32> {
             kept.iter()
                 .flat_map(|&i| {
@@ -195,8 +178,7 @@ impl CaptionParseHead {
             total = (total + candle_nn::loss::cross_entropy(&part, &target)?)?;
             start += classes;
         }
-        let background = pooled.narrow(1, OBJECT_SLOTS, 1)?.squeeze(1)?;
-        let background_logits = self.background.forward(&background)?;
+        let background_logits = self.reader.background_logits(&pooled)?;
         let background_target: Vec<u32> = kept
             .iter()
             .map(|&i| targets[i as usize].background)
@@ -219,10 +201,10 @@ impl CaptionParseHead {
             candle_core::bail!("caption parse: {} targets for {b} captions", targets.len());
         }
         let pooled = self.pool(text, mask)?;
-        let objects = pooled
-            .narrow(1, 0, OBJECT_SLOTS)?
+        let logits = self
+            .reader
+            .object_logits(&pooled)?
             .reshape((b * OBJECT_SLOTS, ()))?;
-        let logits = self.objects.forward(&objects)?;
         let mut argmax = Vec::new();
         let mut start = 0;
         for classes in [COLOURS, SHAPES, MOTIONS] {
@@ -235,8 +217,8 @@ impl CaptionParseHead {
             start += classes;
         }
         let background = self
-            .background
-            .forward(&pooled.narrow(1, OBJECT_SLOTS, 1)?.squeeze(1)?)?
+            .reader
+            .background_logits(&pooled)?
             .argmax(1)?
             .to_vec1::<u32>()?;
         let mut reads = ParseReads {

@@ -21,10 +21,15 @@ pub struct Batch {
     pub specs: Vec<kino_world::SceneSpec>,
     /// Per clip, per frame, each object's exact bounds in the spec's order.
     pub boxes: Vec<ObjectBoxes>,
+    /// Per clip, per frame, each object's pose (centre, size, turn) in the spec's order.
+    pub poses: Vec<ObjectPoses>,
 }
 
 /// Where a clip's objects are: per frame, each object's exact bounds in the spec's order.
 pub type ObjectBoxes = Vec<Vec<kino_world::BBox>>;
+
+/// How a clip's objects stand: per frame, each object's pose in the spec's order.
+pub type ObjectPoses = Vec<Vec<kino_world::Pose>>;
 
 /// One rendered clip: its pixels and where its objects are.
 #[derive(Debug, Clone)]
@@ -35,6 +40,8 @@ pub struct RenderedClip {
     pub objects: Vec<f32>,
     /// Per frame, each object's exact bounds in the spec's order.
     pub boxes: ObjectBoxes,
+    /// Per frame, each object's pose in the spec's order.
+    pub poses: ObjectPoses,
 }
 
 /// The random stream of step `step` for purpose `stream`.
@@ -67,20 +74,12 @@ pub fn render_window(
             recipe.frames
         )));
     }
-    let settings = RenderSettings {
-        width: recipe.width as u32,
-        height: recipe.height as u32,
-        fps: recipe.fps,
-        frames: world_frames as u32,
-        seed,
-    };
-    let renderer = Renderer::with_layout(spec, &settings, recipe.layout())
-        .map_err(|e| candle_core::Error::Msg(e.to_string()))?
-        .with_spin_turns(recipe.spin_turns as f32);
+    let renderer = renderer(spec, recipe, seed)?;
     let plane = recipe.height * recipe.width;
     let mut pixels = vec![0f32; RGB * recipe.frames * plane];
     let mut objects = vec![0f32; recipe.frames * plane];
     let mut boxes = Vec::with_capacity(recipe.frames);
+    let mut poses = Vec::with_capacity(recipe.frames);
     for t in 0..recipe.frames {
         let (rgb, truth) = renderer.frame((offset + t) as u32);
         for (i, px) in rgb.chunks_exact(3).enumerate() {
@@ -93,12 +92,55 @@ pub fn render_window(
             mark_box(mask, recipe.width, recipe.height, &object.bbox);
         }
         boxes.push(truth.iter().map(|object| object.bbox).collect());
+        poses.push(renderer.poses((offset + t) as u32));
     }
     Ok(RenderedClip {
         pixels,
         objects,
         boxes,
+        poses,
     })
+}
+
+/// The render settings of the world clip the recipe's windows are taken from
+/// (`recipe.world_frames` frames, or the clip's own).
+fn world_settings(recipe: &Recipe, seed: u64) -> RenderSettings {
+    RenderSettings {
+        width: recipe.width as u32,
+        height: recipe.height as u32,
+        fps: recipe.fps,
+        frames: recipe.world_frames.unwrap_or(recipe.frames) as u32,
+        seed,
+    }
+}
+
+/// The renderer of the world clip the recipe's windows are taken from, laid out with the
+/// recipe's spread.
+fn renderer(spec: &kino_world::SceneSpec, recipe: &Recipe, seed: u64) -> Result<Renderer> {
+    Ok(
+        Renderer::with_layout(spec, &world_settings(recipe, seed), recipe.layout())
+            .map_err(|e| candle_core::Error::Msg(e.to_string()))?
+            .with_spin_turns(recipe.spin_turns as f32),
+    )
+}
+
+/// The poses of the window of `recipe.frames` frames from frame `offset` on of the world
+/// clip [`render_window`] renders, without rendering it.
+pub fn window_poses(
+    spec: &kino_world::SceneSpec,
+    recipe: &Recipe,
+    seed: u64,
+    offset: usize,
+) -> Result<ObjectPoses> {
+    let frames = offset as u32..(offset + recipe.frames) as u32;
+    kino_world::scene_poses(
+        spec,
+        &world_settings(recipe, seed),
+        recipe.layout(),
+        recipe.spin_turns as f32,
+        frames,
+    )
+    .map_err(|e| candle_core::Error::Msg(e.to_string()))
 }
 
 /// Sets to 1 the pixels of a `width` x `height` mask whose centre lies in `bbox` grown by one
@@ -136,6 +178,7 @@ pub fn split_batch(
     let mut captions = Vec::with_capacity(batch);
     let mut specs = Vec::with_capacity(batch);
     let mut boxes = Vec::with_capacity(batch);
+    let mut poses = Vec::with_capacity(batch);
     for _ in 0..batch {
         let (spec, caption) = sample_from_with(rng, split, recipe.one_object_share);
         let seed = rng.next_u64();
@@ -148,6 +191,7 @@ pub fn split_batch(
         values.extend(clip.pixels);
         objects.extend(clip.objects);
         boxes.push(clip.boxes);
+        poses.push(clip.poses);
         captions.push(caption.to_lowercase());
         specs.push(spec);
     }
@@ -160,6 +204,7 @@ pub fn split_batch(
         objects,
         specs,
         boxes,
+        poses,
     })
 }
 
@@ -234,6 +279,15 @@ mod tests {
             }
         }
         assert!(render_window(&spec, &windows, 9, 13).is_err());
+        // The poses planned without rendering are the rendered window's.
+        for offset in [0, 5, 12] {
+            let window = render_window(&spec, &windows, 9, offset).unwrap();
+            assert_eq!(
+                window_poses(&spec, &windows, 9, offset).unwrap(),
+                window.poses
+            );
+            assert_eq!(window.poses.len(), 4);
+        }
         // Batches take windows at several offsets: the object is not always where it starts.
         let batch = world_batch(&windows, 0, 8, &Device::Cpu).unwrap();
         assert_eq!(batch.clips.dims(), &[8, 3, 4, 32, 32]);

@@ -15,6 +15,9 @@ use crate::model::{TEXT_ENCODER, TRANSFORMER};
 use crate::recipe::Recipe;
 use crate::vocabulary;
 
+/// The layout stage's component folder ([`Recipe::layout_planes`]).
+pub const LAYOUT: &str = "layout";
+
 /// The output size kino-mini's clips are upscaled to by default.
 pub const DEFAULT_OUTPUT_SIDE: usize = 256;
 
@@ -48,8 +51,31 @@ pub fn model_index(recipe: &Recipe) -> Value {
         "vae": match recipe.autoencoder {
             Some(_) => json!(["diffusers", "AutoencoderKLWan"]),
             None => json!([null, null]),
+        },
+        "layout": if recipe.layout_planes {
+            json!(["kino", "SceneLayoutModel"])
+        } else {
+            json!([null, null])
         }
     })
+}
+
+/// The `layout/` component's tensors: the caption-parse head as the stage's `reader.*`,
+/// the path generator as its `generator.*`.
+fn layout_tensors(weights: &[(String, Tensor)]) -> Vec<(String, &Tensor)> {
+    let parse = format!("{}.", crate::caption_parse::CAPTION_PARSE);
+    let generator = format!("{}.", crate::layout::LAYOUT_GENERATOR);
+    weights
+        .iter()
+        .filter_map(|(n, t)| {
+            if let Some(rest) = n.strip_prefix(&parse) {
+                Some((format!("reader.{rest}"), t))
+            } else {
+                n.strip_prefix(&generator)
+                    .map(|rest| (format!("generator.{rest}"), t))
+            }
+        })
+        .collect()
 }
 
 fn write_json(path: &Path, value: &Value) -> Result<(), CheckpointError> {
@@ -110,14 +136,34 @@ pub fn write_model_dir(
         &incoming.join("scheduler").join("scheduler_config.json"),
         &recipe.scheduler_config(),
     )?;
-    for (component, file) in [
+    let mut components = vec![
         (TRANSFORMER, "diffusion_pytorch_model.safetensors"),
         (TEXT_ENCODER, "model.safetensors"),
-    ] {
+    ];
+    if recipe.layout_planes {
+        let layout_dir = incoming.join(LAYOUT);
+        std::fs::create_dir_all(&layout_dir).map_err(io(&layout_dir))?;
+        let config = serde_json::to_value(crate::layout::layout_config(recipe)).map_err(|e| {
+            CheckpointError::Invalid {
+                path: layout_dir.clone(),
+                message: e.to_string(),
+            }
+        })?;
+        write_json(&layout_dir.join("config.json"), &config)?;
+        components.push((LAYOUT, kino_models::layout::LAYOUT_WEIGHTS));
+    }
+    for (component, file) in components {
         let prefix = format!("{component}.");
-        let tensors: HashMap<String, Tensor> = weights
-            .iter()
-            .filter_map(|(n, t)| n.strip_prefix(&prefix).map(|s| (s.to_string(), t)))
+        let named: Vec<(String, &Tensor)> = if component == LAYOUT {
+            layout_tensors(weights)
+        } else {
+            weights
+                .iter()
+                .filter_map(|(n, t)| n.strip_prefix(&prefix).map(|s| (s.to_string(), t)))
+                .collect()
+        };
+        let tensors: HashMap<String, Tensor> = named
+            .into_iter()
             .map(|(n, t)| Ok((n, t.to_dtype(recipe.export_dtype.dtype())?)))
             .collect::<candle_core::Result<_>>()
             .map_err(|e| CheckpointError::Invalid {

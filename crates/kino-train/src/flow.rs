@@ -61,6 +61,8 @@ pub struct DitBatch {
     pub specs: Vec<kino_world::SceneSpec>,
     /// Per clip, per frame, each object's exact bounds in pixels (in the spec's order).
     pub boxes: Vec<crate::data::ObjectBoxes>,
+    /// Per clip, per frame, each object's pose (in the spec's order).
+    pub poses: Vec<crate::data::ObjectPoses>,
     /// For a latent batch, the clips `(B, 3, T, H, W)` and object masks `(B, 1, T, H, W)`
     /// it was encoded from (what the decoded loss compares against).
     pub pixels: Option<(Tensor, Tensor)>,
@@ -76,6 +78,7 @@ impl DitBatch {
             captions: batch.captions.clone(),
             specs: batch.specs.clone(),
             boxes: batch.boxes.clone(),
+            poses: batch.poses.clone(),
             pixels: None,
         })
     }
@@ -133,6 +136,7 @@ impl DitBatch {
             captions: batch.captions.clone(),
             specs: batch.specs.clone(),
             boxes: batch.boxes.clone(),
+            poses: batch.poses.clone(),
             pixels: Some((clips.clone(), batch.objects.clone())),
         })
     }
@@ -245,6 +249,13 @@ pub fn loss(
     // x_s = x0 + s (e - x0)
     let noisy = (clips + (&noise - clips)?.broadcast_mul(&s)?)?;
     let condition = first_frame_condition(&batch.first, first_frames, t, recipe)?;
+    let condition = if recipe.layout_planes {
+        let planes =
+            crate::layout::truth_planes(recipe, &batch.specs, &batch.poses, [t, h, w], device)?;
+        Tensor::cat(&[&condition, &planes.to_dtype(condition.dtype())?], 1)?
+    } else {
+        condition
+    };
     let timesteps = Tensor::from_vec(
         sigmas
             .iter()

@@ -20,6 +20,7 @@ pub mod data;
 pub mod eval;
 pub mod export;
 pub mod flow;
+pub mod layout;
 pub mod model;
 pub mod optim;
 pub mod prefetch;

@@ -10,6 +10,7 @@ use kino_models::{Umt5Config, WanTransformerConfig};
 use kino_world::Rng;
 
 use crate::caption_parse::{CAPTION_PARSE, CaptionParseHead};
+use crate::layout::LAYOUT_GENERATOR;
 use crate::recipe::Recipe;
 use crate::token_read::{TOKEN_READ, TokenReadHead};
 
@@ -28,6 +29,8 @@ pub struct MiniModel {
     pub caption_parse: Option<CaptionParseHead>,
     /// The training-only token-read head ([`Recipe::token_read_weight`] above 0).
     pub token_read: Option<TokenReadHead>,
+    /// The layout stage's path generator ([`Recipe::layout_planes`]).
+    pub layout_generator: Option<kino_models::layout::PathGenerator>,
     /// Every trainable tensor, by `prefix.reference_name`.
     pub varmap: VarMap,
 }
@@ -78,11 +81,20 @@ impl MiniModel {
         } else {
             None
         };
+        let layout_generator = if recipe.layout_planes {
+            Some(kino_models::layout::PathGenerator::new(
+                &crate::layout::layout_config(recipe),
+                vb.pp(LAYOUT_GENERATOR),
+            )?)
+        } else {
+            None
+        };
         let model = Self {
             dit,
             text,
             caption_parse,
             token_read,
+            layout_generator,
             varmap,
         };
         model.initialise(recipe)?;
@@ -135,6 +147,7 @@ impl MiniModel {
         let mut networks = Rng::new(kino_world::mix64(recipe.seed ^ 0x696e_6974)); // "init"
         let mut head = Rng::new(kino_world::mix64(recipe.seed ^ 0x7061_7273)); // "pars"
         let mut token_head = Rng::new(kino_world::mix64(recipe.seed ^ 0x746f_6b65)); // "toke"
+        let mut layout = Rng::new(kino_world::mix64(recipe.seed ^ 0x7061_7468)); // "path"
         let dit_cfg: WanTransformerConfig = typed(recipe.transformer_config(), "transformer")?;
         let biases = attention_biases(recipe, dit_cfg.rope_dims());
         for (name, var) in self.named_vars() {
@@ -144,6 +157,8 @@ impl MiniModel {
                 &mut head
             } else if name.starts_with(&format!("{TOKEN_READ}.")) {
                 &mut token_head
+            } else if name.starts_with(&format!("{LAYOUT_GENERATOR}.")) {
+                &mut layout
             } else {
                 &mut networks
             };

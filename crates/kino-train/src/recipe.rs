@@ -170,6 +170,19 @@ pub struct Recipe {
     /// yet shown to help: a 1,200-step run with them scored lower still at step 1,100.
     #[serde(default)]
     pub position_planes: bool,
+    /// Whether the transformer is given a plan of the scene (`kino_models::layout`): per
+    /// keyframe, a disc where each object the caption names is, its turn, and its colour and
+    /// shape, after its other conditioning channels. Training draws the planes from the
+    /// world's truth; generation from the layout stage, which reads the caption (the
+    /// caption-parse head, so this needs `caption_parse_weight` above 0) and samples the paths
+    /// with a small flow-matching network trained before the DiT
+    /// ([`Recipe::layout_generator_steps`]). Exported as the model folder's `layout/`.
+    #[serde(default)]
+    pub layout_planes: bool,
+    /// Steps of the layout stage's path generator (batches of
+    /// [`crate::layout::GENERATOR_BATCH`] training-split scenes), trained before the DiT.
+    #[serde(default = "default_layout_generator_steps")]
+    pub layout_generator_steps: usize,
     /// Where a given first frame sits in the conditioning channels: at frame 0 only (Wan's
     /// layout, what checkpoints written before the field existed used) or at every frame.
     /// Measured: at every frame, objects persist through the clip (with frame 0 only they
@@ -349,6 +362,8 @@ impl Default for Recipe {
             token_read_weight: 0.0,
             token_read_block: default_token_read_block(),
             position_planes: false,
+            layout_planes: false,
+            layout_generator_steps: default_layout_generator_steps(),
             first_frame_layout: kino_models::dit::FirstFrameLayout::FirstFrameOnly,
             self_attention_gain: 1.7,
             cross_attention_gain: 1.3,
@@ -372,6 +387,10 @@ impl Default for Recipe {
             export_dtype: ExportDType::F32,
         }
     }
+}
+
+fn default_layout_generator_steps() -> usize {
+    3000
 }
 
 /// Where the decoded loss stops: the median noise level of the shifted training draws.
@@ -501,6 +520,20 @@ impl Recipe {
     /// mistake in a recipe file is reported before its autoencoder stage, not half an hour
     /// into the run when the DiT is built.
     pub fn validate(&self) -> Result<(), String> {
+        if self.layout_planes && self.caption_parse_weight <= 0.0 {
+            return Err(
+                "recipe field `layout_planes` needs `caption_parse_weight` above 0: the \
+                 layout stage reads captions with the caption-parse head"
+                    .into(),
+            );
+        }
+        if self.layout_planes && ![1, self.frames].contains(&self.latent_size()[0]) {
+            return Err(format!(
+                "recipe field `layout_planes` needs a latent of one frame or one per keyframe, \
+                 not {}",
+                self.latent_size()[0]
+            ));
+        }
         if self.caption_parse_warm_up > 0 && self.caption_parse_weight <= 0.0 {
             return Err(format!(
                 "recipe field `caption_parse_warm_up` ({}) needs `caption_parse_weight` above 0",
@@ -562,7 +595,12 @@ impl Recipe {
         };
         let z = self.latent_channels();
         let estimate = if self.self_condition { z } else { 0 };
-        z + 1 + z + positions + estimate
+        let layout = if self.layout_planes {
+            crate::layout::layout_config(self).channels(self.latent_size()[0])
+        } else {
+            0
+        };
+        z + 1 + z + positions + layout + estimate
     }
 
     /// Channels of what the DiT denoises: the autoencoder's latent channels, else RGB.
@@ -812,6 +850,23 @@ mod tests {
         .validate()
         .unwrap_err();
         assert!(error.contains("`token_read_weight`"), "{error}");
+        // The layout stage reads captions with the caption-parse head.
+        let planned = Recipe {
+            layout_planes: true,
+            ..recipe.clone()
+        };
+        assert_eq!(planned.validate(), Ok(()));
+        let error = Recipe {
+            caption_parse_weight: 0.0,
+            caption_parse_warm_up: 0,
+            ..planned
+        }
+        .validate()
+        .unwrap_err();
+        assert!(
+            error.contains("`layout_planes`") && error.contains("`caption_parse_weight`"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -229,6 +229,22 @@ pub fn train(
         // Before the first step only: a resumed run's checkpoint holds the warmed encoder.
         crate::caption_parse::warm_up(&model, &tokenizer, &recipe)?;
     }
+    if saved.is_none() && recipe.layout_planes {
+        // Before the first step only: a resumed run's checkpoint holds the trained generator.
+        let begun = Instant::now();
+        let loss = crate::layout::train_generator(&model, &recipe)?;
+        let record = out.join("layout_generator.json");
+        let text = serde_json::json!({
+            "steps": recipe.layout_generator_steps,
+            "batch": crate::layout::GENERATOR_BATCH,
+            "final_loss": loss,
+            "seconds": begun.elapsed().as_secs_f64(),
+        });
+        std::fs::write(&record, format!("{text:#}\n")).map_err(|source| CheckpointError::Io {
+            path: record.clone(),
+            source,
+        })?;
+    }
     let vars = model.named_vars();
     let mut optimiser = AdamW::new(vars.clone())?;
     if recipe.muon {

@@ -29,8 +29,8 @@ mod words;
 
 pub use caption::{ParseError, Parsed, parse};
 pub use judge::{Track, TrackPoint, classify_motion, classify_shape, measure, shape_measures};
-pub use motion::{LayoutSpread, SPIN_TURNS};
-pub use render::{Clip, MAX_SIDE, RenderError, RenderSettings, Renderer, render};
+pub use motion::{BASE_RADIUS, LayoutSpread, Pose, SPIN_TURNS};
+pub use render::{Clip, MAX_SIDE, RenderError, RenderSettings, Renderer, render, scene_poses};
 pub use rng::{Rng, mix64};
 pub use sample::{
     ONE_OBJECT_SHARE, Split, is_held_out, is_held_out_combination, phrase, sample, sample_from,

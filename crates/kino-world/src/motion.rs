@@ -32,11 +32,11 @@ pub(crate) const BOUNCES: f32 = 2.0;
 /// The world turned once a clip before 2026-12-05; recipes from then set 1.
 pub const SPIN_TURNS: f32 = 0.375;
 /// Base radius as a fraction of the smaller frame side.
-const BASE_RADIUS: f32 = 0.12;
+pub const BASE_RADIUS: f32 = 0.12;
 
 /// An object's pose at one instant.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Pose {
+pub struct Pose {
     /// Centre x in pixels.
     pub cx: f32,
     /// Centre y in pixels (down).

@@ -126,6 +126,33 @@ pub fn render(spec: &SceneSpec, settings: &RenderSettings) -> Result<Clip, Rende
     })
 }
 
+/// Where each of `spec`'s objects is at each frame of `frames`, as a [`Renderer`] with the
+/// same settings, layout and turns would place it (per frame, in the spec's order), without
+/// texturing a backdrop or painting a pixel.
+pub fn scene_poses(
+    spec: &SceneSpec,
+    settings: &RenderSettings,
+    layout: LayoutSpread,
+    spin_turns: f32,
+    frames: std::ops::Range<u32>,
+) -> Result<Vec<Vec<Pose>>, RenderError> {
+    settings.validate()?;
+    if spec.objects.is_empty() || spec.objects.len() > MAX_OBJECTS {
+        return Err(RenderError::ObjectCount(spec.objects.len()));
+    }
+    let paths: Vec<motion::Trajectory> =
+        motion::plan(spec, settings.width, settings.height, settings.seed, layout)
+            .into_iter()
+            .map(|p| p.with_spin_turns(spin_turns))
+            .collect();
+    Ok(frames
+        .map(|i| {
+            let u = motion::clip_time(i, settings.frames);
+            paths.iter().map(|p| p.pose(u)).collect()
+        })
+        .collect())
+}
+
 /// Renders a scene one frame at a time, so long clips stream to a file without being held
 /// in memory. [`render`] is this in a loop.
 pub struct Renderer {
@@ -216,6 +243,13 @@ impl Renderer {
         }
     }
 
+    /// Where each object is at frame `i`, in the spec's order, without painting the frame:
+    /// the poses [`Renderer::frame`] draws (centre, size and turn).
+    pub fn poses(&self, i: u32) -> Vec<Pose> {
+        let u = motion::clip_time(i, self.settings.frames);
+        self.paths.iter().map(|p| p.pose(u)).collect()
+    }
+
     /// Frame `i` (RGB8, row-major) and where each object is in it, in the spec's order.
     pub fn frame(&self, i: u32) -> (Vec<u8>, Vec<ObjectFrame>) {
         let (w, h) = (self.settings.width, self.settings.height);
@@ -223,8 +257,7 @@ impl Renderer {
         let mut buf = vec![0u8; w as usize * h as usize * 3];
         let t = f64::from(i) / self.settings.fps;
         self.backdrop.paint(t as f32, &mut buf);
-        let u = motion::clip_time(i, self.settings.frames);
-        let poses: Vec<Pose> = self.paths.iter().map(|p| p.pose(u)).collect();
+        let poses = self.poses(i);
         let placed: Vec<Placed> = self
             .spec
             .objects
