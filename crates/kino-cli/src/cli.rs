@@ -403,6 +403,16 @@ pub struct GenerateArgs {
     /// strength) denoising steps run; 1 starts from pure noise) [default: 0.8]
     #[arg(long, requires = "init_video", allow_negative_numbers = true)]
     pub strength: Option<f64>,
+    /// For a model with a layout stage (kino-mini): follow this plan of where each object is
+    /// at each keyframe (JSON as --save-plan writes it: per object slot, its presence,
+    /// colour and shape probabilities, and per keyframe its pose [x, y, size - 1, cos, sin],
+    /// x and y from -1 to 1 across the frame) instead of sampling one from the prompt.
+    #[arg(long, value_name = "FILE.json")]
+    pub plan: Option<PathBuf>,
+    /// For a model with a layout stage: write the plan the clip followed to this JSON file,
+    /// to edit and pass back with --plan.
+    #[arg(long, value_name = "FILE.json")]
+    pub save_plan: Option<PathBuf>,
     /// Also write the decoded frames to this .safetensors file as tensor "frames", f32
     /// (frames, height, width, 3) in [0, 1].
     #[arg(long, value_name = "FILE.safetensors")]

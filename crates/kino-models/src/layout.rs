@@ -110,8 +110,9 @@ impl SceneLayoutConfig {
     }
 }
 
-/// One clip's plan.
-#[derive(Debug, Clone, PartialEq)]
+/// One clip's plan, as `kino generate --save-plan` writes it and `--plan` reads it (JSON with
+/// these four fields; slot 0 is the object the caption names first).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SceneLayout {
     /// Per slot: how surely it holds an object, in `[0, 1]`.
     pub presence: Vec<f32>,
@@ -121,6 +122,49 @@ pub struct SceneLayout {
     pub shapes: Vec<Vec<f32>>,
     /// Per slot, per keyframe: the pose ([`POSE_VALUES`]).
     pub poses: Vec<Vec<[f32; POSE_VALUES]>>,
+}
+
+impl SceneLayout {
+    /// Checks that the plan has `config`'s slots, keyframes, colours and shapes, and that
+    /// every value is finite; the error names the first field that does not fit.
+    pub fn check(&self, config: &SceneLayoutConfig) -> std::result::Result<(), String> {
+        let slots = config.slots;
+        let lengths = [
+            ("presence", self.presence.len()),
+            ("colours", self.colours.len()),
+            ("shapes", self.shapes.len()),
+            ("poses", self.poses.len()),
+        ];
+        for (field, n) in lengths {
+            if n != slots {
+                return Err(format!("`{field}` has {n} slots; the model plans {slots}"));
+            }
+        }
+        for slot in 0..slots {
+            let inner = [
+                ("colours", self.colours[slot].len(), config.colours),
+                ("shapes", self.shapes[slot].len(), config.shapes),
+                ("poses", self.poses[slot].len(), config.keyframes),
+            ];
+            for (field, n, want) in inner {
+                if n != want {
+                    return Err(format!(
+                        "`{field}[{slot}]` has {n} entries; the model takes {want}"
+                    ));
+                }
+            }
+        }
+        let values = self
+            .presence
+            .iter()
+            .chain(self.colours.iter().flatten())
+            .chain(self.shapes.iter().flatten())
+            .chain(self.poses.iter().flatten().flatten());
+        if values.clone().any(|v| !v.is_finite()) {
+            return Err("a value is not a finite number".into());
+        }
+        Ok(())
+    }
 }
 
 /// Reads a caption's objects out of the text encoder's output.

@@ -58,6 +58,8 @@ pub struct GeneratedVideo {
     pub frames: Tensor,
     /// Frames per second to play it at.
     pub fps: f64,
+    /// The layout stage's plan the clip followed, for a model that has one.
+    pub plan: Option<SceneLayout>,
 }
 
 impl GeneratedVideo {
@@ -302,6 +304,7 @@ impl Pipeline {
         Ok(GeneratedVideo {
             frames,
             fps: self.defaults.fps,
+            plan: None,
         })
     }
 
@@ -332,10 +335,14 @@ impl Pipeline {
             negative: negative.as_ref(),
             layout: layout.as_ref(),
         };
-        match self.defaults.keyframes.filter(|&k| request.frames > k) {
+        let video = match self.defaults.keyframes.filter(|&k| request.frames > k) {
             Some(keyframes) => self.generate_keyframes(request, keyframes, prompts, progress),
             None => self.generate_encoded(request, prompts, progress),
-        }
+        }?;
+        Ok(GeneratedVideo {
+            plan: layout,
+            ..video
+        })
     }
 
     /// [`ModelDefaults::keyframes`]: the model makes `keyframes` frames spread over the clip,
@@ -372,6 +379,7 @@ impl Pipeline {
         Ok(GeneratedVideo {
             frames,
             fps: keys.fps,
+            plan: None,
         })
     }
 
@@ -456,6 +464,7 @@ impl Pipeline {
         Ok(GeneratedVideo {
             frames,
             fps: self.defaults.fps,
+            plan: None,
         })
     }
 
@@ -620,12 +629,28 @@ impl Pipeline {
         } else {
             None
         };
-        let plan = match &self.layout {
-            Some(layout) => Some(
+        let plan = match (&self.layout, &request.plan) {
+            (Some(layout), Some(plan)) => {
+                plan.check(&layout.config)
+                    .map_err(|message| PipelineError::InvalidRequest {
+                        field: "plan",
+                        message,
+                    })?;
+                Some(plan.clone())
+            }
+            (Some(layout), None) => Some(
                 self.plan_layout(layout, &encoder, &prompt, &text, request.seed)
                     .map_err(PipelineError::model("planning the scene's layout"))?,
             ),
-            None => None,
+            (None, Some(_)) => {
+                return Err(PipelineError::InvalidRequest {
+                    field: "plan",
+                    message: "this model has no layout stage (no layout/ folder) to follow a \
+                              plan"
+                        .into(),
+                });
+            }
+            (None, None) => None,
         };
         Ok((text, negative, plan))
     }

@@ -77,6 +77,9 @@ pub struct GenerateRequest {
     /// steps of the schedule are run (1 is plain text-to-video from noise). Unused without
     /// `init_video`.
     pub strength: f64,
+    /// For a model with a layout stage (kino-mini): follow this plan of where each object is
+    /// at each keyframe instead of sampling one from the prompt.
+    pub plan: Option<kino_models::layout::SceneLayout>,
 }
 
 impl Default for GenerateRequest {
@@ -101,6 +104,7 @@ impl Default for GenerateRequest {
             keyframe_first: false,
             init_video: None,
             strength: DEFAULT_STRENGTH,
+            plan: None,
         }
     }
 }

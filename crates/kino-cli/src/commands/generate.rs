@@ -103,6 +103,20 @@ pub fn run(args: &GenerateArgs, quiet: bool) -> anyhow::Result<()> {
         .map_err(usage_if_invalid)?;
     progress.finish();
 
+    if let Some(path) = &args.save_plan {
+        let Some(plan) = &video.plan else {
+            crate::usage_bail!(
+                "--save-plan {}: this model has no layout stage, so the clip followed no plan",
+                path.display()
+            );
+        };
+        let text = serde_json::to_string_pretty(plan)?;
+        kino_media::write_bytes(path, (text + "\n").as_bytes())
+            .with_context(|| format!("--save-plan {}", path.display()))?;
+        if !quiet {
+            say!("plan {}", path.display());
+        }
+    }
     if let Some(path) = &args.frames_out {
         save_frames(path, &video.frames)?;
         if !quiet {
@@ -199,6 +213,13 @@ fn request(
     }
     if let Some(path) = &args.init_video {
         request.init_video = Some(load_init_video(path, &request)?);
+    }
+    if let Some(path) = &args.plan {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("--plan {}", path.display()))?;
+        let plan = serde_json::from_str(&text)
+            .with_context(|| format!("--plan {}: not a plan", path.display()))?;
+        request.plan = Some(plan);
     }
     if let Some(strength) = args.strength {
         if !(strength.is_finite() && strength > 0.0 && strength <= 1.0) {

@@ -133,6 +133,7 @@ impl Pipeline {
         Ok(crate::GeneratedVideo {
             frames,
             fps: self.defaults.fps,
+            plan: None,
         })
     }
 }
