@@ -413,7 +413,6 @@ fn the_shipped_model_follows_a_saved_or_edited_plan() {
 /// the world's oracle. The first two prompts are the issue's; the other two are held-out
 /// combinations phrased freely. Prompts were fixed before the shipped weights were scored.
 #[test]
-#[ignore = "the shipped kino-mini weights do not pass yet (issue 4); run with --ignored"]
 fn the_shipped_model_draws_what_the_prompt_asks() {
     let dir = tempfile::tempdir().unwrap();
     let prompts = [

@@ -16,7 +16,7 @@ fn the_training_forward_equals_the_inference_forward() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/kino-mini");
     // The shipped weights were trained by this recipe and stored in f16.
     let recipe_file =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes/latent-floor.json");
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes/latent-plan.json");
     let recipe = Recipe::with_overrides(
         &serde_json::from_str(&std::fs::read_to_string(recipe_file).unwrap()).unwrap(),
     )
