@@ -143,7 +143,7 @@ pub struct TrainMiniArgs {
     /// A JSON file of recipe fields (as a checkpoint's state.json records them) that replace
     /// the base recipe's (pixel space), e.g. `{"patch": [16, 4, 4], "dim": 192}`; the flags
     /// below apply after it. The shipped weights' recipe is
-    /// crates/kino-train/recipes/latent-floor.json. Ignored with --resume.
+    /// crates/kino-train/recipes/latent-plan.json. Ignored with --resume.
     #[arg(long, value_name = "FILE")]
     pub recipe: Option<PathBuf>,
     /// Clips per step (default: the recipe's). Ignored with --resume.

@@ -223,19 +223,22 @@ mod tests {
         let c = truth_condition(&config, &spec);
         assert_eq!(c.len(), 2 * config.reads());
         let slot0 = &c[..config.reads()];
+        let blue = Colour::ALL.iter().position(|&v| v == Colour::Blue).unwrap();
+        let star = Shape::ALL.iter().position(|&v| v == Shape::Star).unwrap();
+        let left = Motion::ALL.iter().position(|&v| v == Motion::Left).unwrap();
         assert_eq!(slot0.iter().sum::<f32>(), 3.0);
-        assert_eq!(slot0[4], 1.0, "blue is colour 4");
-        assert_eq!(slot0[config.colours + 1 + 3], 1.0, "star is shape 3");
+        assert_eq!(slot0[blue], 1.0, "blue");
+        assert_eq!(slot0[config.colours + 1 + star], 1.0, "star");
         assert_eq!(
-            slot0[config.colours + config.shapes + 2 + 2],
+            slot0[config.colours + config.shapes + 2 + left],
             1.0,
-            "left is motion 2"
+            "left"
         );
         let slot1 = &c[config.reads()..];
         assert_eq!(slot1[config.colours], 1.0, "no second object");
         let layout = truth_layout(&config, &spec, &vec![vec![]; recipe.frames], &recipe);
         assert_eq!(layout.presence, vec![1.0, 0.0]);
-        assert_eq!(layout.colours[0][4], 1.0);
+        assert_eq!(layout.colours[0][blue], 1.0);
     }
 
     #[test]

@@ -7,9 +7,9 @@ use serde_json::{Value, json};
 
 /// Everything that determines a kino-mini training run. `Default` is the base recipe (pixel
 /// space, no autoencoder; the weights shipped until 2026-12-04) that recipe files override; the
-/// shipped weights come from `recipes/latent-floor.json` on top of it (`recipes/latent.json`
-/// plus the caption-parse and token-read heads, and `loss_sigma_floor` 0.3). Field docs that say
-/// "shipped" describe that base.
+/// shipped weights come from `recipes/latent-plan.json` on top of it (`recipes/latent.json`
+/// plus the caption-parse and token-read heads, `loss_sigma_floor` 0.3, the layout stage and
+/// guidance 3). Field docs that say "shipped" describe that base.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Recipe {
     /// Native clip height in pixels (the model works in pixel space, no VAE).
