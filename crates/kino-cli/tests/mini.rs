@@ -358,6 +358,20 @@ fn the_shipped_model_loads_and_is_deterministic() {
     assert_ne!(a, render("c.mp4", "6"));
 }
 
+/// `kino generate PROMPT -o OUT --no-contact-sheet EXTRA...` with the shipped model (it must
+/// succeed), decoded by ffmpeg at 256x256.
+fn generated(out: &Path, prompt: &str, extra: &[&str]) -> Vec<Vec<u8>> {
+    let mut args = vec!["generate", prompt, "-o", s(out), "--no-contact-sheet"];
+    args.extend_from_slice(extra);
+    let run = kino(&args);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    kino_testkit::decode_rgb(s(out), &[], 256, 256)
+}
+
 /// The shipped model's layout stage through the binary: `--save-plan` writes the plan a clip
 /// followed, `--plan` with that file draws the same clip, a mirrored plan (x to -x) turns the
 /// leftward ball into a rightward one as ffmpeg decodes it and the world's judge sees it, and
@@ -366,18 +380,7 @@ fn the_shipped_model_loads_and_is_deterministic() {
 fn the_shipped_model_follows_a_saved_or_edited_plan() {
     let dir = tempfile::tempdir().unwrap();
     let prompt = "a blue ball moving to the left on green grass";
-    let render = |name: &str, extra: &[&str]| {
-        let out = dir.path().join(name);
-        let mut args = vec!["generate", prompt, "-o", s(&out), "--no-contact-sheet"];
-        args.extend_from_slice(extra);
-        let run = kino(&args);
-        assert!(
-            run.status.success(),
-            "{}",
-            String::from_utf8_lossy(&run.stderr)
-        );
-        kino_testkit::decode_rgb(s(&out), &[], 256, 256)
-    };
+    let render = |name: &str, extra: &[&str]| generated(&dir.path().join(name), prompt, extra);
     let saved = dir.path().join("plan.json");
     let sampled = render("a.mp4", &["--save-plan", s(&saved)]);
     let mut plan: serde_json::Value =
@@ -477,24 +480,9 @@ fn generate_redraws_an_init_video() {
     let clip = dir.path().join("world.y4m");
     world_clip(prompt, &clip);
     let generate = |name: &str, extra: &[&str]| {
-        let out = dir.path().join(name);
-        let mut args = vec![
-            "generate",
-            prompt,
-            "-o",
-            s(&out),
-            "--no-contact-sheet",
-            "--keyframe-first",
-            "false",
-        ];
+        let mut args = vec!["--keyframe-first", "false"];
         args.extend_from_slice(extra);
-        let run = kino(&args);
-        assert!(
-            run.status.success(),
-            "{}",
-            String::from_utf8_lossy(&run.stderr)
-        );
-        kino_testkit::decode_rgb(s(&out), &[], 256, 256)
+        generated(&dir.path().join(name), prompt, &args)
     };
     let redrawn = generate("low.mp4", &["--init-video", s(&clip), "--strength", "0.1"]);
     assert_eq!(redrawn.len(), 16);

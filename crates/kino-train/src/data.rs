@@ -164,6 +164,24 @@ pub fn world_batch(recipe: &Recipe, step: usize, batch: usize, device: &Device) 
     split_batch(recipe, Split::Train, batch, &mut rng, device)
 }
 
+/// One training clip's draws from `rng`, in this order: its scene and caption (the recipe's
+/// mix of one- and two-object scenes), the seed that lays it out and textures it, and for a
+/// windowed recipe the window's first frame (0 otherwise).
+pub fn draw_clip(
+    recipe: &Recipe,
+    split: Split,
+    rng: &mut Rng,
+) -> (kino_world::SceneSpec, String, u64, usize) {
+    let (spec, caption) = sample_from_with(rng, split, recipe.one_object_share);
+    let seed = rng.next_u64();
+    // Whole-clip recipes draw nothing more, so their batches are as they always were.
+    let offset = match recipe.world_frames {
+        Some(n) if n > recipe.frames => rng.below(n - recipe.frames + 1),
+        _ => 0,
+    };
+    (spec, caption, seed, offset)
+}
+
 /// `batch` clips of `split`'s scenes drawn from `rng`, rendered as training renders them.
 pub fn split_batch(
     recipe: &Recipe,
@@ -180,13 +198,7 @@ pub fn split_batch(
     let mut boxes = Vec::with_capacity(batch);
     let mut poses = Vec::with_capacity(batch);
     for _ in 0..batch {
-        let (spec, caption) = sample_from_with(rng, split, recipe.one_object_share);
-        let seed = rng.next_u64();
-        // Whole-clip recipes draw nothing more, so their batches are as they always were.
-        let offset = match recipe.world_frames {
-            Some(n) if n > recipe.frames => rng.below(n - recipe.frames + 1),
-            _ => 0,
-        };
+        let (spec, caption, seed, offset) = draw_clip(recipe, split, rng);
         let clip = render_window(&spec, recipe, seed, offset)?;
         values.extend(clip.pixels);
         objects.extend(clip.objects);

@@ -9,7 +9,7 @@
 
 use candle_core::{DType, Device, Result, Tensor};
 use kino_models::layout::{POSE_VALUES, SceneLayout, SceneLayoutConfig, layout_planes};
-use kino_world::{Background, Colour, Motion, Rng, SceneSpec, Shape, Split, sample_from_with};
+use kino_world::{Background, Colour, Motion, Rng, SceneSpec, Shape, Split};
 
 use crate::caption_parse::{OBJECT_SLOTS, ParseTargets};
 use crate::data::ObjectPoses;
@@ -133,12 +133,7 @@ pub fn generator_examples(
     let mut conditions = Vec::with_capacity(n * config.condition_values());
     let mut plans = Vec::with_capacity(n * config.plan_values());
     for _ in 0..n {
-        let (spec, _) = sample_from_with(rng, split, recipe.one_object_share);
-        let seed = rng.next_u64();
-        let offset = match recipe.world_frames {
-            Some(frames) if frames > recipe.frames => rng.below(frames - recipe.frames + 1),
-            _ => 0,
-        };
+        let (spec, _, seed, offset) = crate::data::draw_clip(recipe, split, rng);
         let poses = crate::data::window_poses(&spec, recipe, seed, offset)?;
         conditions.extend(truth_condition(&config, &spec));
         plans.extend(truth_plan(&config, &poses, recipe));

@@ -10,31 +10,8 @@ use kino_pipeline::{GenerateRequest, LoadOptions, NoProgress, Pipeline};
 use kino_train::autoencoder::{AutoencoderRecipe, ClipAutoencoder, train_autoencoder};
 use kino_train::{Quiet, Recipe, TrainOptions, train};
 
-/// The tiny recipe (16x16, 4 frames) in latent space: a 2x spatial autoencoder of 4 latent
-/// channels, so the DiT sees one 8x8 latent picture per clip.
-fn latent_recipe() -> Recipe {
-    Recipe {
-        autoencoder: Some(AutoencoderRecipe {
-            base_dim: 8,
-            z_dim: 4,
-            dim_mult: vec![1, 2],
-            num_res_blocks: 1,
-            steps: 40,
-            batch: 8,
-            learning_rate: 3e-3,
-            kl_weight: 1e-3,
-            object_weight: 8.0,
-            motion_weight: 4.0,
-            stop_at: None,
-            latent_noise: 0.0,
-            whiten: false,
-            layout_spread: 1.0,
-            time_axis: false,
-        }),
-        patch: [1, 1, 1],
-        ..Recipe::tiny()
-    }
-}
+mod common;
+use common::latent_recipe;
 
 fn options(out: &Path, steps: usize, stop_at: Option<usize>, resume: bool) -> TrainOptions {
     TrainOptions {

@@ -5,10 +5,12 @@
 use candle_core::{Device, Tensor};
 use kino_models::layout::{POSE_VALUES, SceneLayoutConfig};
 use kino_pipeline::{GenerateRequest, LoadOptions, NoProgress, Pipeline};
-use kino_train::autoencoder::AutoencoderRecipe;
 use kino_train::layout::{generator_examples, layout_config, train_generator};
 use kino_train::{MiniModel, Quiet, Recipe, TrainOptions, train, vocabulary};
 use kino_world::{Motion, Rng, Split};
+
+mod common;
+use common::latent_recipe;
 
 /// One slot's poses at every keyframe, from a plan row.
 fn slot_poses(config: &SceneLayoutConfig, plan: &[f32], slot: usize) -> Vec<[f32; POSE_VALUES]> {
@@ -136,28 +138,10 @@ fn the_trained_path_generator_moves_each_object_as_its_motion_says() {
 fn a_run_with_layout_planes_exports_a_stage_the_pipeline_plans_with() {
     let dir = tempfile::tempdir().unwrap();
     let recipe = Recipe {
-        autoencoder: Some(AutoencoderRecipe {
-            base_dim: 8,
-            z_dim: 4,
-            dim_mult: vec![1, 2],
-            num_res_blocks: 1,
-            steps: 20,
-            batch: 4,
-            learning_rate: 3e-3,
-            kl_weight: 1e-3,
-            object_weight: 8.0,
-            motion_weight: 4.0,
-            stop_at: None,
-            latent_noise: 0.0,
-            whiten: false,
-            layout_spread: 1.0,
-            time_axis: false,
-        }),
-        patch: [1, 1, 1],
         layout_planes: true,
         caption_parse_weight: 0.5,
         layout_generator_steps: 20,
-        ..Recipe::tiny()
+        ..latent_recipe()
     };
     let run = TrainOptions {
         out: dir.path().to_path_buf(),
