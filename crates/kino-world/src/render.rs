@@ -136,21 +136,30 @@ pub fn scene_poses(
     spin_turns: f32,
     frames: std::ops::Range<u32>,
 ) -> Result<Vec<Vec<Pose>>, RenderError> {
-    settings.validate()?;
-    if spec.objects.is_empty() || spec.objects.len() > MAX_OBJECTS {
-        return Err(RenderError::ObjectCount(spec.objects.len()));
-    }
+    check_scene(spec, settings)?;
     let paths: Vec<motion::Trajectory> =
         motion::plan(spec, settings.width, settings.height, settings.seed, layout)
             .into_iter()
             .map(|p| p.with_spin_turns(spin_turns))
             .collect();
     Ok(frames
-        .map(|i| {
-            let u = motion::clip_time(i, settings.frames);
-            paths.iter().map(|p| p.pose(u)).collect()
-        })
+        .map(|i| poses_at(&paths, i, settings.frames))
         .collect())
+}
+
+/// Checks that `settings` can render and `spec` has one to [`MAX_OBJECTS`] objects.
+fn check_scene(spec: &SceneSpec, settings: &RenderSettings) -> Result<(), RenderError> {
+    settings.validate()?;
+    if spec.objects.is_empty() || spec.objects.len() > MAX_OBJECTS {
+        return Err(RenderError::ObjectCount(spec.objects.len()));
+    }
+    Ok(())
+}
+
+/// Every path's pose at frame `i` of a `frames`-frame clip.
+fn poses_at(paths: &[motion::Trajectory], i: u32, frames: u32) -> Vec<Pose> {
+    let u = motion::clip_time(i, frames);
+    paths.iter().map(|p| p.pose(u)).collect()
 }
 
 /// Renders a scene one frame at a time, so long clips stream to a file without being held
@@ -187,10 +196,7 @@ impl Renderer {
         settings: &RenderSettings,
         layout: LayoutSpread,
     ) -> Result<Self, RenderError> {
-        settings.validate()?;
-        if spec.objects.is_empty() || spec.objects.len() > MAX_OBJECTS {
-            return Err(RenderError::ObjectCount(spec.objects.len()));
-        }
+        check_scene(spec, settings)?;
         let (w, h) = (settings.width, settings.height);
         let r0 = motion::base_radius(w, h);
         Ok(Self {
@@ -246,8 +252,7 @@ impl Renderer {
     /// Where each object is at frame `i`, in the spec's order, without painting the frame:
     /// the poses [`Renderer::frame`] draws (centre, size and turn).
     pub fn poses(&self, i: u32) -> Vec<Pose> {
-        let u = motion::clip_time(i, self.settings.frames);
-        self.paths.iter().map(|p| p.pose(u)).collect()
+        poses_at(&self.paths, i, self.settings.frames)
     }
 
     /// Frame `i` (RGB8, row-major) and where each object is in it, in the spec's order.
