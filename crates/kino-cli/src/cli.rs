@@ -227,8 +227,9 @@ pub struct TrainMiniArgs {
     pub resume: bool,
     /// With --resume: change a recipe field from the checkpoint's step on, e.g.
     /// `--change loss_sigma_floor=0.3` (a fine-tune; repeat for more fields). Only the
-    /// schedule, loss weights and data mix can change; the checkpoint's state.json records
-    /// each change and the step it took effect.
+    /// schedule, loss weights, data mix and the decoder-only last stage (`decoder_polish`, a
+    /// JSON object) can change; the checkpoint's state.json records each change and the step
+    /// it took effect.
     #[arg(long, value_name = "FIELD=VALUE", value_parser = kino_train::recipe_change::parse_change)]
     pub change: Vec<(String, serde_json::Value)>,
     /// Steps between checkpoints (a kill loses at most this many).

@@ -389,7 +389,7 @@ pub(crate) fn clip_error(
 }
 
 /// Standard-normal noise of `like`'s shape.
-fn unit_noise(like: &Tensor, rng: &mut Rng) -> Result<Tensor> {
+pub(crate) fn unit_noise(like: &Tensor, rng: &mut Rng) -> Result<Tensor> {
     let values: Vec<f32> = (0..like.elem_count())
         .map(|_| gaussian(rng) as f32)
         .collect();

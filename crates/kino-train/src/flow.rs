@@ -206,26 +206,35 @@ impl StepDraws {
     }
 }
 
-/// The flow-matching loss of one batch under `draws` (noise levels, noise, first-frame
-/// conditioning, caption dropout). Object pixels of a clip at noise level `s` weigh
-/// `1 + foreground_weight (1 - s)` times as much as background ones. With `autoencoder`
-/// (the frozen one a latent batch was encoded by) and a positive
-/// [`Recipe::decoded_weight`], the decoded loss is added.
-pub fn loss(
+/// The DiT's clean-latent estimate of one batch under `draws` (noise levels, noise,
+/// first-frame conditioning, caption dropout), with what the loss's heads read from the same
+/// pass.
+pub struct CleanPrediction {
+    /// The clean clips (or latents) the transformer predicts, shaped like the batch's.
+    pub predicted: Tensor,
+    /// The tokens the token-read head reads, when the recipe trains it.
+    tokens: Option<Tensor>,
+    /// The text encoder's output for the (possibly dropped) captions.
+    text: Tensor,
+    /// Their token mask.
+    mask: Tensor,
+}
+
+/// The transformer's clean estimate of `batch` under `draws`: the noisy input, every
+/// conditioning channel and the captions as [`loss`] trains on them.
+pub fn clean_prediction(
     model: &MiniModel,
     tokenizer: &WanTokenizer,
     batch: &DitBatch,
     recipe: &Recipe,
-    foreground_weight: f64,
     draws: &StepDraws,
-    autoencoder: Option<&ClipAutoencoder>,
-) -> Result<Tensor> {
+) -> Result<CleanPrediction> {
     let clips = &batch.clips;
     let (b, c, t, h, w) = clips.dims5()?;
     let device = clips.device();
     if draws.sigmas.len() != b || draws.noise.len() != b * c * t * h * w {
         candle_core::bail!(
-            "flow::loss: draws for {} clips of {} values, a batch of {b} clips of {}",
+            "flow: draws for {} clips of {} values, a batch of {b} clips of {}",
             draws.sigmas.len(),
             draws.noise.len() / draws.sigmas.len().max(1),
             c * t * h * w
@@ -313,6 +322,38 @@ pub fn loss(
     } else {
         clean_estimate(None)?
     };
+    Ok(CleanPrediction {
+        predicted,
+        tokens,
+        text,
+        mask,
+    })
+}
+
+/// The flow-matching loss of one batch under `draws` (noise levels, noise, first-frame
+/// conditioning, caption dropout). Object pixels of a clip at noise level `s` weigh
+/// `1 + foreground_weight (1 - s)` times as much as background ones. With `autoencoder`
+/// (the frozen one a latent batch was encoded by) and a positive
+/// [`Recipe::decoded_weight`], the decoded loss is added.
+pub fn loss(
+    model: &MiniModel,
+    tokenizer: &WanTokenizer,
+    batch: &DitBatch,
+    recipe: &Recipe,
+    foreground_weight: f64,
+    draws: &StepDraws,
+    autoencoder: Option<&ClipAutoencoder>,
+) -> Result<Tensor> {
+    let clips = &batch.clips;
+    let (b, _, _, _, _) = clips.dims5()?;
+    let device = clips.device();
+    let sigmas = &draws.sigmas;
+    let CleanPrediction {
+        predicted,
+        tokens,
+        text,
+        mask,
+    } = clean_prediction(model, tokenizer, batch, recipe, draws)?;
     let weights = Tensor::from_vec(
         sigmas
             .iter()

@@ -17,6 +17,7 @@ pub mod caption_parse;
 pub mod checkpoint;
 pub mod curve;
 pub mod data;
+pub mod decoder_polish;
 pub mod eval;
 pub mod export;
 pub mod flow;

@@ -296,6 +296,11 @@ pub struct Recipe {
     /// a `vae/`.
     #[serde(default)]
     pub autoencoder: Option<crate::autoencoder::AutoencoderRecipe>,
+    /// A last stage for a latent recipe: the autoencoder's decoder trained on alone after the
+    /// DiT, its encoder frozen ([`crate::decoder_polish`]); `None`: the model folder's `vae/`
+    /// is the autoencoder as its own stage left it.
+    #[serde(default)]
+    pub decoder_polish: Option<crate::decoder_polish::DecoderPolish>,
     /// How the exported model folder stores its weights: `f32` (what checkpoints written
     /// before the field existed used) or `f16`, half the size (the loaders cast stored
     /// weights to the dtype they run in, as they do for Wan's bf16 files). Training and its
@@ -381,6 +386,7 @@ impl Default for Recipe {
             keyframe_first: default_keyframe_first(),
             skip_detail_std: None,
             autoencoder: None,
+            decoder_polish: None,
             decoded_weight: 0.0,
             decoded_max_sigma: default_decoded_max_sigma(),
             decoded_clips: default_decoded_clips(),
@@ -533,6 +539,16 @@ impl Recipe {
                  not {}",
                 self.latent_size()[0]
             ));
+        }
+        if let Some(polish) = &self.decoder_polish {
+            if self.autoencoder.is_none() {
+                return Err(
+                    "recipe field `decoder_polish` needs an `autoencoder`: it trains the \
+                     autoencoder's decoder"
+                        .into(),
+                );
+            }
+            polish.check()?;
         }
         if self.caption_parse_warm_up > 0 && self.caption_parse_weight <= 0.0 {
             return Err(format!(

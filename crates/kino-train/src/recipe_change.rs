@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use crate::recipe::Recipe;
 
-/// Recipe fields a resumed run may change: the optimiser's schedule, the objective's weights
-/// and the data mix. Everything else shapes the networks, their optimiser state, the world
+/// Recipe fields a resumed run may change: the optimiser's schedule, the objective's weights,
+/// the data mix and the decoder-only stage that follows the DiT. Everything else shapes the networks, their optimiser state, the world
 /// the run learns or the noise stream, so a checkpoint would no longer match it.
 pub const CHANGEABLE_FIELDS: &[&str] = &[
     "batch",
@@ -33,6 +33,7 @@ pub const CHANGEABLE_FIELDS: &[&str] = &[
     "decoded_clips",
     "guidance",
     "sample_steps",
+    "decoder_polish",
 ];
 
 /// Training-only heads that exist when their weight is above zero: a change may reweigh

@@ -265,6 +265,9 @@ pub fn train(
         let (recipe, autoencoder, device) = (recipe.clone(), autoencoder.clone(), device.clone());
         move |step| step_batch(&recipe, autoencoder.as_ref(), step, &device)
     });
+    // Whether this command wrote a checkpoint (one that changes the recipe must, so that the
+    // change outlives it even when no step was left to train).
+    let mut checkpointed = false;
     while info.step < stop {
         let step = info.step;
         let foreground = recipe.foreground_weight_at(step);
@@ -297,11 +300,8 @@ pub fn train(
         progress.step(info.step, value);
         if info.step % options.checkpoint_every == 0 || info.step == stop {
             info.seconds = seconds_before + started.elapsed().as_secs_f64();
-            let mut tensors = checkpoint::weights_and_moments(&optimiser, &vars);
-            for (name, avg) in &ema.weights {
-                tensors.insert(format!("ema.{name}"), avg.clone());
-            }
-            checkpoint::save(out, &tensors, &info)?;
+            save_checkpoint(out, &optimiser, &vars, &ema, &info)?;
+            checkpointed = true;
             export::write_model_dir(&model_dir, &recipe, &ema.weights, autoencoder.as_ref())?;
             curve::write_loss_curve(&out.join("loss.png"), &info.losses)?;
             if options.samples {
@@ -316,6 +316,37 @@ pub fn train(
             progress.checkpoint(info.step, &model_dir);
         }
     }
+    if !options.changes.is_empty() && !checkpointed {
+        save_checkpoint(out, &optimiser, &vars, &ema, &info)?;
+    }
+    // The decoder-only last stage, once the DiT has reached where this command stops it; the
+    // run's own model folder then gets the polished decoder too.
+    let autoencoder = match (&recipe.decoder_polish, &recipe.autoencoder, autoencoder) {
+        (Some(polish), Some(ae), Some(trained)) if info.step >= stop => {
+            if polish.from_dit_below.is_some() {
+                // The stage decodes the predictions of the DiT that is exported: its EMA.
+                for ((_, var), (_, average)) in vars.iter().zip(&ema.weights) {
+                    var.set(average)?;
+                }
+            }
+            let dit = crate::decoder_polish::FinishedDit {
+                model: &model,
+                tokenizer: &tokenizer,
+            };
+            let polished = crate::decoder_polish::polish_decoder(
+                &recipe,
+                ae,
+                polish,
+                &trained,
+                Some(dit),
+                out,
+                progress,
+            )?;
+            export::write_model_dir(&model_dir, &recipe, &ema.weights, Some(&polished))?;
+            Some(polished)
+        }
+        (_, _, autoencoder) => autoencoder,
+    };
     if let Some(export) = &options.export
         && info.step >= stop
     {
@@ -330,4 +361,20 @@ pub fn train(
         seconds: seconds_before + started.elapsed().as_secs_f64(),
         model_dir,
     })
+}
+
+/// Writes the DiT stage's checkpoint: weights, optimiser moments and EMA weights, and `info`.
+fn save_checkpoint(
+    out: &Path,
+    optimiser: &AdamW,
+    vars: &[(String, candle_core::Var)],
+    ema: &Ema,
+    info: &CheckpointInfo,
+) -> Result<(), TrainError> {
+    let mut tensors = checkpoint::weights_and_moments(optimiser, vars);
+    for (name, avg) in &ema.weights {
+        tensors.insert(format!("ema.{name}"), avg.clone());
+    }
+    checkpoint::save(out, &tensors, info)?;
+    Ok(())
 }

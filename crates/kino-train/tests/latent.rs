@@ -943,3 +943,178 @@ fn the_token_read_objective_trains_the_blocks_below_its_tap_and_is_not_exported(
     let (clip, _) = text_then_image_to_video(&pipeline, 1, 4);
     assert_eq!(clip.dims().unwrap(), (4, 16, 16));
 }
+
+/// The decoder-only last stage of [`latent_recipe`] used by the tests below.
+fn decoder_polish() -> kino_train::decoder_polish::DecoderPolish {
+    kino_train::decoder_polish::DecoderPolish {
+        steps: 30,
+        batch: 8,
+        learning_rate: 3e-3,
+        object_weight: 24.0,
+        motion_weight: 4.0,
+        from_dit_below: None,
+    }
+}
+
+/// Polishing the decoder keeps the encoder and its latents exactly and improves the round
+/// trip of held clips.
+#[test]
+fn a_polished_decoder_draws_the_same_latents_closer_to_their_clips() {
+    let recipe = latent_recipe();
+    let ae = recipe.autoencoder.clone().unwrap();
+    let clips = kino_train::data::world_batch(&recipe, 123_456, 8, &candle_core::Device::Cpu)
+        .unwrap()
+        .clips;
+    let dir = tempfile::tempdir().unwrap();
+    let trained = train_autoencoder(&recipe, &ae, dir.path(), None, &mut Quiet).unwrap();
+    let polished = kino_train::decoder_polish::polish_decoder(
+        &recipe,
+        &ae,
+        &decoder_polish(),
+        &trained,
+        None,
+        dir.path(),
+        &mut Quiet,
+    )
+    .unwrap();
+    let before: std::collections::HashMap<_, _> = trained.weights.iter().cloned().collect();
+    let (mut kept, mut changed) = (0, 0);
+    for (name, tensor) in &polished.weights {
+        let diff = kino_testkit::max_abs_diff(tensor, &before[name]);
+        if name.starts_with("decoder.") || name.starts_with("post_quant_conv.") {
+            changed += usize::from(diff > 0.0);
+        } else {
+            assert_eq!(diff, 0.0, "{name} is not the decoder's but changed");
+            kept += 1;
+        }
+    }
+    assert!(kept > 0 && changed > 0, "kept {kept}, changed {changed}");
+    assert_eq!(
+        kino_testkit::max_abs_diff(
+            &trained.latents(&clips).unwrap(),
+            &polished.latents(&clips).unwrap()
+        ),
+        0.0
+    );
+    let (plain, better) = (
+        round_trip_error(&trained, &clips),
+        round_trip_error(&polished, &clips),
+    );
+    assert!(
+        better < plain,
+        "the round trip did not improve: {plain} -> {better}"
+    );
+    // Decoding the DiT's predictions needs the DiT.
+    let without_dit = kino_train::decoder_polish::polish_decoder(
+        &recipe,
+        &ae,
+        &kino_train::decoder_polish::DecoderPolish {
+            from_dit_below: Some(0.5),
+            ..decoder_polish()
+        },
+        &trained,
+        None,
+        tempfile::tempdir().unwrap().path(),
+        &mut Quiet,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(without_dit.contains("from_dit_below"), "{without_dit}");
+    // A second call finds the stage complete and returns the same decoder.
+    let again = kino_train::decoder_polish::polish_decoder(
+        &recipe,
+        &ae,
+        &decoder_polish(),
+        &trained,
+        None,
+        dir.path(),
+        &mut Quiet,
+    )
+    .unwrap();
+    for ((name, a), (_, b)) in polished.weights.iter().zip(&again.weights) {
+        assert_eq!(kino_testkit::max_abs_diff(a, b), 0.0, "{name}");
+    }
+}
+
+/// A run whose recipe has the decoder stage (decoding the DiT's predictions), and a run
+/// resumed after its DiT's last step with `--change decoder_polish=...`, export the same
+/// model: the stage follows the DiT and touches only the `vae/`'s decoder.
+#[test]
+fn a_run_with_a_decoder_polish_equals_one_resumed_to_add_it() {
+    let polish = kino_train::decoder_polish::DecoderPolish {
+        from_dit_below: Some(0.75),
+        ..decoder_polish()
+    };
+    let with_stage = |out: &Path, export: &Path| TrainOptions {
+        recipe: Recipe {
+            decoder_polish: Some(polish.clone()),
+            ..latent_recipe()
+        },
+        export: Some(export.to_path_buf()),
+        ..options(out, 2, None, false)
+    };
+    let straight = tempfile::tempdir().unwrap();
+    let straight_export = straight.path().join("export");
+    train(
+        &with_stage(&straight.path().join("run"), &straight_export),
+        &mut Quiet,
+    )
+    .unwrap();
+    assert!(straight.path().join("run/decoder/loss.png").exists());
+
+    let resumed = tempfile::tempdir().unwrap();
+    let run = resumed.path().join("run");
+    let plain = train(&options(&run, 2, None, false), &mut Quiet).unwrap();
+    let vae = |model: &Path| model.join("vae/diffusion_pytorch_model.safetensors");
+    let unpolished =
+        candle_core::safetensors::load(vae(&plain.model_dir), &candle_core::Device::Cpu).unwrap();
+    let unpolished_config = read_json(&plain.model_dir.join("vae/config.json"));
+    let resumed_export = resumed.path().join("export");
+    let add = TrainOptions {
+        changes: vec![(
+            "decoder_polish".into(),
+            serde_json::to_value(&polish).unwrap(),
+        )],
+        export: Some(resumed_export.clone()),
+        ..options(&run, 2, None, true)
+    };
+    train(&add, &mut Quiet).unwrap();
+    for file in [
+        "vae/diffusion_pytorch_model.safetensors",
+        "transformer/diffusion_pytorch_model.safetensors",
+    ] {
+        assert_same_tensors(&straight_export.join(file), &resumed_export.join(file));
+    }
+    assert_same_tensors(&vae(&run.join("model")), &vae(&resumed_export));
+    let polished =
+        candle_core::safetensors::load(vae(&resumed_export), &candle_core::Device::Cpu).unwrap();
+    let decoder_moved = polished.iter().any(|(name, t)| {
+        name.starts_with("decoder.") && kino_testkit::max_abs_diff(t, &unpolished[name]) > 0.0
+    });
+    assert!(decoder_moved, "the decoder was not polished");
+    for (name, t) in &polished {
+        if name.starts_with("encoder.") || name.starts_with("quant_conv.") {
+            assert_eq!(
+                kino_testkit::max_abs_diff(t, &unpolished[name]),
+                0.0,
+                "{name}"
+            );
+        }
+    }
+    // The latent statistics the pipeline normalises by are the autoencoder's own.
+    assert_eq!(
+        unpolished_config,
+        read_json(&resumed_export.join("vae/config.json"))
+    );
+    // The checkpoint keeps the change: resumed again without it, the run still exports the
+    // polished decoder.
+    let again_export = resumed.path().join("again");
+    let again = TrainOptions {
+        export: Some(again_export.clone()),
+        ..options(&run, 2, None, true)
+    };
+    train(&again, &mut Quiet).unwrap();
+    assert_same_tensors(&vae(&resumed_export), &vae(&again_export));
+    let pipeline = Pipeline::load(&resumed_export, &LoadOptions::default()).unwrap();
+    text_then_image_to_video(&pipeline, 3, 4);
+}
