@@ -411,6 +411,81 @@ fn the_shipped_model_follows_a_saved_or_edited_plan() {
     assert!(!out.exists());
 }
 
+/// Image to video: the layout stage's plan starts each object where the given first frame has
+/// it (the world's own first frames, at two places), keeping the asked motion, so the clip
+/// does not fight its own first frame.
+#[test]
+fn the_shipped_model_plans_from_where_a_given_first_frame_has_the_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let prompt = "a blue ball moving to the left on green grass";
+    let spec = kino_world::parse(prompt).unwrap().spec;
+    // The world's first frames at 32x32 for a few seeds, with the ball's centre in plan units.
+    let frames: Vec<(Vec<u8>, (f32, f32))> = (0..8)
+        .map(|seed| {
+            let settings = kino_world::RenderSettings {
+                width: 32,
+                height: 32,
+                fps: 8.0,
+                frames: 16,
+                seed,
+            };
+            let renderer = kino_world::Renderer::new(&spec, &settings).unwrap();
+            let (rgb, truth) = renderer.frame(0);
+            let c = truth[0].centroid;
+            (rgb, (c.x / 16.0 - 1.0, c.y / 16.0 - 1.0))
+        })
+        .collect();
+    // The two seeds whose balls start farthest apart.
+    let (a, b) = (0..frames.len())
+        .flat_map(|i| (i + 1..frames.len()).map(move |j| (i, j)))
+        .max_by(|&(i, j), &(k, l)| {
+            let d = |p: usize, q: usize| {
+                let (u, v) = (frames[p].1, frames[q].1);
+                (u.0 - v.0).hypot(u.1 - v.1)
+            };
+            d(i, j).total_cmp(&d(k, l))
+        })
+        .unwrap();
+    for (n, i) in [a, b].into_iter().enumerate() {
+        let (rgb, (x, y)) = &frames[i];
+        let image = dir.path().join(format!("first{n}.png"));
+        kino_media::image::RgbImage::from_raw(32, 32, rgb.clone())
+            .unwrap()
+            .save(&image)
+            .unwrap();
+        let plan_file = dir.path().join(format!("plan{n}.json"));
+        let out = dir.path().join(format!("clip{n}.mp4"));
+        let run = kino(&[
+            "generate",
+            prompt,
+            "-o",
+            s(&out),
+            "--first-frame",
+            s(&image),
+            "--save-plan",
+            s(&plan_file),
+            "--no-contact-sheet",
+        ]);
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let plan: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&plan_file).unwrap()).unwrap();
+        let pose = |k: usize, v: usize| plan["poses"][0][k][v].as_f64().unwrap() as f32;
+        // Within a pixel (2/32 in plan units) of the ball's centre...
+        assert!(
+            (pose(0, 0) - x).abs() < 0.07 && (pose(0, 1) - y).abs() < 0.07,
+            "seed {i}: the plan starts at ({}, {}), the ball is at ({x}, {y})",
+            pose(0, 0),
+            pose(0, 1)
+        );
+        // ...and still moving left.
+        assert!(pose(4, 0) < pose(0, 0) - 0.3, "{plan}");
+    }
+}
+
 /// The headline: with no download and no flags, `kino generate` makes a clip in which (as
 /// ffmpeg decodes it) each asked object shows its colour and moves the asked way, judged by
 /// the world's oracle. The first two prompts are the issue's; the other two are held-out

@@ -56,6 +56,10 @@ pub struct SceneLayoutConfig {
     /// An object's radius at size 1 across the frame's width and height, in the pose's units
     /// (the frame spans 2).
     pub radius: [f32; 2],
+    /// The RGB each colour class is painted with, in the classes' order: how a plan's objects
+    /// are found in a given first frame (empty: unknown, and a plan is not anchored to one).
+    #[serde(default)]
+    pub palette: Vec<[u8; 3]>,
 }
 
 impl SceneLayoutConfig {
@@ -457,6 +461,7 @@ mod tests {
             hidden: 8,
             sample_steps: 4,
             radius: [0.25, 0.25],
+            palette: Vec::new(),
         }
     }
 

@@ -168,6 +168,32 @@ fn in_between(
     drawn
 }
 
+/// An object found in a frame ([`frame_objects`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoundObject {
+    /// Mean column and row of its pixels.
+    pub centroid: (f32, f32),
+    /// The RGB of each of its pixels, in `[0, 1]`.
+    pub colours: Vec<[f32; 3]>,
+}
+
+/// The objects of `frame` as [`PairLayers`] finds them (connected regions that stand out from
+/// each row's median background), largest first.
+pub fn frame_objects(frame: &[f32], size: FrameSize) -> Vec<FoundObject> {
+    Layers::of(frame, size)
+        .regions
+        .into_iter()
+        .map(|region| FoundObject {
+            centroid: region.centroid,
+            colours: region
+                .pixels
+                .iter()
+                .map(|&p| [frame[p * 3], frame[p * 3 + 1], frame[p * 3 + 2]])
+                .collect(),
+        })
+        .collect()
+}
+
 impl Layers {
     /// The regions of `frame` that stand out from its row-median background and could be one
     /// object each.

@@ -26,6 +26,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod anchor;
 mod defaults;
 mod error;
 pub mod interpolate;

@@ -638,10 +638,29 @@ impl Pipeline {
                     })?;
                 Some(plan.clone())
             }
-            (Some(layout), None) => Some(
-                self.plan_layout(layout, &encoder, &prompt, &text, request.seed)
-                    .map_err(PipelineError::model("planning the scene's layout"))?,
-            ),
+            (Some(layout), None) => {
+                let mut plan = self
+                    .plan_layout(layout, &encoder, &prompt, &text, request.seed)
+                    .map_err(PipelineError::model("planning the scene's layout"))?;
+                if let Some(frame) = &request.first_frame {
+                    // The objects start where the given frame has them.
+                    let (height, width, _) = frame
+                        .dims3()
+                        .map_err(PipelineError::model("reading the first frame"))?;
+                    let pixels = frame
+                        .to_dtype(DType::F32)
+                        .and_then(|f| f.flatten_all())
+                        .and_then(|f| f.to_vec1::<f32>())
+                        .map_err(PipelineError::model("reading the first frame"))?;
+                    crate::anchor::anchor_plan(
+                        &mut plan,
+                        &layout.config,
+                        &pixels,
+                        crate::interpolate::FrameSize { height, width },
+                    );
+                }
+                Some(plan)
+            }
             (None, Some(_)) => {
                 return Err(PipelineError::InvalidRequest {
                     field: "plan",

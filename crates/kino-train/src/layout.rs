@@ -45,6 +45,7 @@ pub fn layout_config(recipe: &Recipe) -> SceneLayoutConfig {
             2.0 * r0 / recipe.width as f32,
             2.0 * r0 / recipe.height as f32,
         ],
+        palette: Colour::ALL.iter().map(|c| c.rgb()).collect(),
     }
 }
 

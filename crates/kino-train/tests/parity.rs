@@ -62,3 +62,20 @@ fn the_training_forward_equals_the_inference_forward() {
         "training and inference forwards differ by {diff}"
     );
 }
+
+/// The shipped `layout/config.json` is what the export writes for the shipped recipe
+/// (the palette anchoring image-to-video plans included).
+#[test]
+fn the_shipped_layout_config_is_the_recipes() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/kino-mini");
+    let recipe_file =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes/latent-plan.json");
+    let recipe = Recipe::with_overrides(
+        &serde_json::from_str(&std::fs::read_to_string(recipe_file).unwrap()).unwrap(),
+    )
+    .unwrap();
+    let shipped =
+        kino_models::layout::SceneLayoutConfig::from_file(&dir.join("layout/config.json")).unwrap();
+    assert_eq!(shipped, kino_train::layout::layout_config(&recipe));
+    assert_eq!(shipped.palette.len(), shipped.colours);
+}
