@@ -243,6 +243,34 @@ pub struct ClipAutoencoder {
 }
 
 impl ClipAutoencoder {
+    /// The autoencoder of `config` on detached copies of `vars`' current values: frozen, so
+    /// neither encoding batches nor a loss through the decoder records their gradients.
+    pub(crate) fn frozen(
+        config: WanVaeConfig,
+        vars: &[(String, candle_core::Var)],
+        frames: usize,
+        time_axis: bool,
+    ) -> Result<Self> {
+        let weights: Vec<(String, Tensor)> = vars
+            .iter()
+            .map(|(name, var)| (name.clone(), var.as_tensor().detach()))
+            .collect();
+        let device = vars
+            .first()
+            .map_or(Device::Cpu, |(_, var)| var.as_tensor().device().clone());
+        let tensors = weights.iter().cloned().collect();
+        Ok(Self {
+            vae: AutoencoderKlWan::new(
+                &config,
+                VarBuilder::from_tensors(tensors, DType::F32, &device),
+            )?,
+            config,
+            weights,
+            frames,
+            time_axis,
+        })
+    }
+
     /// The normalised latents of clips `(B, 3, T, H, W)`: `(B, z_dim, 1, h, w)` folded,
     /// `(B, z_dim, T, h, w)` with a time axis; the posterior mean, as the pipelines encode.
     pub fn latents(&self, clips: &Tensor) -> Result<Tensor> {
@@ -323,7 +351,11 @@ fn initialise(varmap: &VarMap, seed: u64) -> Result<()> {
 
 /// Builds the network on `varmap`'s current values. The Wan code reshapes its convolution
 /// weights when it loads them, so the network is rebuilt after every optimiser step.
-fn build(config: &WanVaeConfig, varmap: &VarMap, device: &Device) -> Result<AutoencoderKlWan> {
+pub(crate) fn build(
+    config: &WanVaeConfig,
+    varmap: &VarMap,
+    device: &Device,
+) -> Result<AutoencoderKlWan> {
     AutoencoderKlWan::new(config, VarBuilder::from_varmap(varmap, DType::F32, device))
 }
 
@@ -495,21 +527,21 @@ pub fn train_autoencoder(
         let grads = total.backward()?;
         optimiser.step(&grads, learning_rate(&stage, step, ae.steps), 0.0)?;
         info.step += 1;
-        let value = reconstruction.to_scalar::<f32>()?;
-        if !value.is_finite() {
-            return Err(TrainError::Invalid(format!(
-                "the autoencoder's loss became {value} at step {}: lower its learning rate",
-                info.step
-            )));
-        }
-        info.losses.push(value);
-        progress.step(info.step, value);
-        if info.step.is_multiple_of(100) || info.step == stop {
-            info.seconds = seconds_before + started.elapsed().as_secs_f64();
-            let tensors = checkpoint::weights_and_moments(&optimiser, &vars);
-            checkpoint::save(&dir, &tensors, &info)?;
-            curve::write_loss_curve(&dir.join("loss.png"), &info.losses)?;
-        }
+        let seconds = seconds_before + started.elapsed().as_secs_f64();
+        let step = StageStep {
+            dir: &dir,
+            stop,
+            seconds,
+            what: "the autoencoder's",
+            remedy: "its learning rate",
+        };
+        step.record(
+            &mut info,
+            reconstruction.to_scalar::<f32>()?,
+            &optimiser,
+            &vars,
+            progress,
+        )?;
     }
     let mut vae = build(&config, &varmap, &device)?;
     if ae.whiten {
@@ -520,20 +552,57 @@ pub fn train_autoencoder(
     }
     let (mean, std) = latent_statistics(&vae, recipe, ae, &device)?;
     let config = ae.vae_config(recipe.frames, mean, std);
-    // Frozen from here on: the network is built on detached copies of the weights, so
-    // neither encoding batches nor a loss through the decoder records their gradients.
-    let weights: Vec<(String, Tensor)> = vars
-        .iter()
-        .map(|(name, var)| (name.clone(), var.as_tensor().detach()))
-        .collect();
-    let frozen = VarBuilder::from_tensors(weights.iter().cloned().collect(), DType::F32, &device);
-    Ok(ClipAutoencoder {
-        vae: AutoencoderKlWan::new(&config, frozen)?,
+    Ok(ClipAutoencoder::frozen(
         config,
-        weights,
-        frames: recipe.frames,
-        time_axis: ae.time_axis,
-    })
+        &vars,
+        recipe.frames,
+        ae.time_axis,
+    )?)
+}
+
+/// One optimiser step of a stage that trains beside the DiT (the autoencoder's, the
+/// decoder's), as [`StageStep::record`] records it.
+pub(crate) struct StageStep<'a> {
+    /// The stage's checkpoint folder.
+    pub dir: &'a Path,
+    /// The step the stage stops at.
+    pub stop: usize,
+    /// Seconds the stage has trained, all runs together.
+    pub seconds: f64,
+    /// Whose loss it is, for the error ("the autoencoder's").
+    pub what: &'a str,
+    /// What to lower when the loss is not finite.
+    pub remedy: &'a str,
+}
+
+impl StageStep<'_> {
+    /// Records the loss `value` of the step `info.step` has just counted (refused when it is
+    /// not finite), reports it, and every 100 steps and at the stop checkpoints `vars` with
+    /// their moments and draws the loss curve.
+    pub fn record(
+        &self,
+        info: &mut CheckpointInfo,
+        value: f32,
+        optimiser: &AdamW,
+        vars: &[(String, candle_core::Var)],
+        progress: &mut dyn TrainProgress,
+    ) -> std::result::Result<(), TrainError> {
+        if !value.is_finite() {
+            return Err(TrainError::Invalid(format!(
+                "{} loss became {value} at step {}: lower {}",
+                self.what, info.step, self.remedy
+            )));
+        }
+        info.losses.push(value);
+        progress.step(info.step, value);
+        if info.step.is_multiple_of(100) || info.step == self.stop {
+            info.seconds = self.seconds;
+            let tensors = checkpoint::weights_and_moments(optimiser, vars);
+            checkpoint::save(self.dir, &tensors, info)?;
+            curve::write_loss_curve(&self.dir.join("loss.png"), &info.losses)?;
+        }
+        Ok(())
+    }
 }
 
 /// Sets `vars` (the autoencoder's, by reference name) to the weights in `model/vae/`'s

@@ -12,20 +12,22 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use candle_core::{DType, Device, Result, Tensor};
-use candle_nn::{VarBuilder, VarMap};
+use candle_core::{Device, Result, Tensor};
+use candle_nn::VarMap;
 use kino_models::text::WanTokenizer;
 use kino_models::vae::AutoencoderKlWan;
 use serde::{Deserialize, Serialize};
 
-use crate::autoencoder::{AutoencoderRecipe, ClipAutoencoder, clip_error, unit_noise};
+use crate::autoencoder::{
+    AutoencoderRecipe, ClipAutoencoder, StageStep, build, clip_error, unit_noise,
+};
 use crate::checkpoint::{self, CheckpointError, CheckpointInfo};
+use crate::data;
 use crate::model::{MiniModel, sorted_vars};
 use crate::optim::AdamW;
 use crate::prefetch::{Prefetch, StepBatch, step_batch};
 use crate::recipe::Recipe;
 use crate::train::{TrainError, TrainProgress, learning_rate};
-use crate::{curve, data};
 
 /// `decoder_polish` of a recipe: the decoder-only stage's schedule and loss weights.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -225,35 +227,27 @@ pub fn polish_decoder(
             0.0,
         )?;
         info.step += 1;
-        let value = loss.to_scalar::<f32>()?;
-        if !value.is_finite() {
-            return Err(TrainError::Invalid(format!(
-                "the decoder's loss became {value} at step {}: lower `decoder_polish.learning_rate`",
-                info.step
-            )));
-        }
-        info.losses.push(value);
-        progress.step(info.step, value);
-        if info.step.is_multiple_of(100) || info.step == stop {
-            info.seconds = seconds_before + started.elapsed().as_secs_f64();
-            let tensors = checkpoint::weights_and_moments(&optimiser, &trained);
-            checkpoint::save(&dir, &tensors, &info)?;
-            curve::write_loss_curve(&dir.join("loss.png"), &info.losses)?;
-        }
+        let record = StageStep {
+            dir: &dir,
+            stop,
+            seconds: seconds_before + started.elapsed().as_secs_f64(),
+            what: "the decoder's",
+            remedy: "`decoder_polish.learning_rate`",
+        };
+        record.record(
+            &mut info,
+            loss.to_scalar::<f32>()?,
+            &optimiser,
+            &trained,
+            progress,
+        )?;
     }
-    // Frozen again: the network on detached copies of the weights.
-    let weights: Vec<(String, Tensor)> = vars
-        .iter()
-        .map(|(name, var)| (name.clone(), var.as_tensor().detach()))
-        .collect();
-    let frozen = VarBuilder::from_tensors(weights.iter().cloned().collect(), DType::F32, &device);
-    Ok(ClipAutoencoder {
-        vae: AutoencoderKlWan::new(&autoencoder.config, frozen)?,
-        config: autoencoder.config.clone(),
-        weights,
-        frames: autoencoder.frames,
-        time_axis: autoencoder.time_axis,
-    })
+    Ok(ClipAutoencoder::frozen(
+        autoencoder.config.clone(),
+        &vars,
+        autoencoder.frames,
+        autoencoder.time_axis,
+    )?)
 }
 
 /// The DiT's clean-latent predictions (no gradient) of the clips of `step_batch` noised below
@@ -290,16 +284,6 @@ fn dit_predictions(
         pixels.index_select(&index, 0)?,
         objects.index_select(&index, 0)?,
     ))
-}
-
-/// Builds the network on `varmap`'s current values (the Wan code reshapes its convolution
-/// weights when it loads them, so it is rebuilt after every step).
-fn build(
-    config: &kino_models::WanVaeConfig,
-    varmap: &VarMap,
-    device: &Device,
-) -> Result<AutoencoderKlWan> {
-    AutoencoderKlWan::new(config, VarBuilder::from_varmap(varmap, DType::F32, device))
 }
 
 /// The loss of one batch: the reconstruction error ([`clip_error`] with `weights`' object and

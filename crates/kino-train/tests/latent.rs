@@ -967,16 +967,12 @@ fn a_polished_decoder_draws_the_same_latents_closer_to_their_clips() {
         .clips;
     let dir = tempfile::tempdir().unwrap();
     let trained = train_autoencoder(&recipe, &ae, dir.path(), None, &mut Quiet).unwrap();
-    let polished = kino_train::decoder_polish::polish_decoder(
-        &recipe,
-        &ae,
-        &decoder_polish(),
-        &trained,
-        None,
-        dir.path(),
-        &mut Quiet,
-    )
-    .unwrap();
+    let polish = |stage: &kino_train::decoder_polish::DecoderPolish, out: &Path| {
+        kino_train::decoder_polish::polish_decoder(
+            &recipe, &ae, stage, &trained, None, out, &mut Quiet,
+        )
+    };
+    let polished = polish(&decoder_polish(), dir.path()).unwrap();
     let before: std::collections::HashMap<_, _> = trained.weights.iter().cloned().collect();
     let (mut kept, mut changed) = (0, 0);
     for (name, tensor) in &polished.weights {
@@ -1005,32 +1001,16 @@ fn a_polished_decoder_draws_the_same_latents_closer_to_their_clips() {
         "the round trip did not improve: {plain} -> {better}"
     );
     // Decoding the DiT's predictions needs the DiT.
-    let without_dit = kino_train::decoder_polish::polish_decoder(
-        &recipe,
-        &ae,
-        &kino_train::decoder_polish::DecoderPolish {
-            from_dit_below: Some(0.5),
-            ..decoder_polish()
-        },
-        &trained,
-        None,
-        tempfile::tempdir().unwrap().path(),
-        &mut Quiet,
-    )
-    .unwrap_err()
-    .to_string();
+    let from_dit = kino_train::decoder_polish::DecoderPolish {
+        from_dit_below: Some(0.5),
+        ..decoder_polish()
+    };
+    let without_dit = polish(&from_dit, tempfile::tempdir().unwrap().path())
+        .unwrap_err()
+        .to_string();
     assert!(without_dit.contains("from_dit_below"), "{without_dit}");
     // A second call finds the stage complete and returns the same decoder.
-    let again = kino_train::decoder_polish::polish_decoder(
-        &recipe,
-        &ae,
-        &decoder_polish(),
-        &trained,
-        None,
-        dir.path(),
-        &mut Quiet,
-    )
-    .unwrap();
+    let again = polish(&decoder_polish(), dir.path()).unwrap();
     for ((name, a), (_, b)) in polished.weights.iter().zip(&again.weights) {
         assert_eq!(kino_testkit::max_abs_diff(a, b), 0.0, "{name}");
     }

@@ -10,17 +10,19 @@ use kino_models::WanTransformerConfig;
 use kino_models::dit::WanTransformer3D;
 use kino_train::{MiniModel, Recipe};
 
+/// The recipe the shipped weights were trained by.
+fn shipped_recipe() -> Recipe {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes/latent-plan.json");
+    Recipe::with_overrides(&serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap())
+        .unwrap()
+}
+
 #[test]
 fn the_training_forward_equals_the_inference_forward() {
     let device = Device::Cpu;
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/kino-mini");
     // The shipped weights were trained by this recipe and stored in f16.
-    let recipe_file =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes/latent-plan.json");
-    let recipe = Recipe::with_overrides(
-        &serde_json::from_str(&std::fs::read_to_string(recipe_file).unwrap()).unwrap(),
-    )
-    .unwrap();
+    let recipe = shipped_recipe();
     let dit_file = dir.join("transformer/diffusion_pytorch_model.safetensors");
     let weights: std::collections::HashMap<String, Tensor> =
         candle_core::safetensors::load(&dit_file, &device)
@@ -68,12 +70,7 @@ fn the_training_forward_equals_the_inference_forward() {
 #[test]
 fn the_shipped_layout_config_is_the_recipes() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/kino-mini");
-    let recipe_file =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes/latent-plan.json");
-    let recipe = Recipe::with_overrides(
-        &serde_json::from_str(&std::fs::read_to_string(recipe_file).unwrap()).unwrap(),
-    )
-    .unwrap();
+    let recipe = shipped_recipe();
     let shipped =
         kino_models::layout::SceneLayoutConfig::from_file(&dir.join("layout/config.json")).unwrap();
     assert_eq!(shipped, kino_train::layout::layout_config(&recipe));
