@@ -154,9 +154,30 @@ pub fn polish_decoder(
         .cloned()
         .collect();
     let mut optimiser = AdamW::new(trained.clone())?;
-    let mut info = CheckpointInfo::new(recipe.clone());
+    // The stage's checkpoint records the stage it trains.
+    let mut info = CheckpointInfo::new(Recipe {
+        decoder_polish: Some(polish.clone()),
+        ..recipe.clone()
+    });
     if let Some(saved) = checkpoint::latest(&dir) {
         let (tensors, saved_info) = checkpoint::load(&saved, &device)?;
+        // Only its length may differ: other weights or sources would be another stage.
+        let recorded = saved_info
+            .recipe
+            .decoder_polish
+            .as_ref()
+            .map(|p| DecoderPolish {
+                steps: polish.steps,
+                ..p.clone()
+            });
+        if recorded.as_ref() != Some(polish) {
+            return Err(TrainError::Invalid(format!(
+                "{} holds a decoder stage trained with another `decoder_polish` ({}); remove \
+                 the folder to train this one",
+                dir.display(),
+                serde_json::to_string(&saved_info.recipe.decoder_polish).unwrap_or_default()
+            )));
+        }
         checkpoint::restore_weights(&tensors, &trained, "the polished decoder")?;
         optimiser.restore(&tensors, saved_info.step)?;
         info = saved_info;

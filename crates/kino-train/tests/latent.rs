@@ -1009,8 +1009,15 @@ fn a_polished_decoder_draws_the_same_latents_closer_to_their_clips() {
         .unwrap_err()
         .to_string();
     assert!(without_dit.contains("from_dit_below"), "{without_dit}");
-    // A second call finds the stage complete and returns the same decoder.
+    // A second call finds the stage complete and returns the same decoder; a stage of other
+    // weights is not continued from it.
     let again = polish(&decoder_polish(), dir.path()).unwrap();
+    let heavier = kino_train::decoder_polish::DecoderPolish {
+        object_weight: 4.0,
+        ..decoder_polish()
+    };
+    let other = polish(&heavier, dir.path()).unwrap_err().to_string();
+    assert!(other.contains("another `decoder_polish`"), "{other}");
     for ((name, a), (_, b)) in polished.weights.iter().zip(&again.weights) {
         assert_eq!(kino_testkit::max_abs_diff(a, b), 0.0, "{name}");
     }
