@@ -466,10 +466,7 @@ pub fn train_autoencoder(
 ) -> std::result::Result<ClipAutoencoder, TrainError> {
     let device = Device::Cpu;
     let dir = run_dir(out);
-    std::fs::create_dir_all(&dir).map_err(|source| CheckpointError::Io {
-        path: dir.clone(),
-        source,
-    })?;
+    checkpoint::create_dir(&dir)?;
     let config = ae.untrained_config(recipe.frames);
     let varmap = VarMap::new();
     build(&config, &varmap, &device)?;

@@ -63,6 +63,11 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
     }
 }
 
+/// Creates a run's or a stage's folder (and its parents) if it is not there yet.
+pub fn create_dir(dir: &Path) -> Result<(), CheckpointError> {
+    std::fs::create_dir_all(dir).map_err(io(dir))
+}
+
 /// Writes `tensors` and `info` as the run's checkpoint in `out`, atomically.
 pub fn save(
     out: &Path,

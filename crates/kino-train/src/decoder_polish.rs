@@ -4,9 +4,10 @@
 //!
 //! The encoder is untouched, so the latents the DiT learnt mean what they meant: the stage can
 //! follow a finished DiT (a resumed run gets it with `--change decoder_polish=...`) and changes
-//! only how the model folder's `vae/` draws its latents. It runs after the DiT, which trains
-//! (and takes its decoded loss) on the autoencoder as its own stage left it, so a run from
-//! nothing and a run resumed to add the stage make the same weights. Its run lives in
+//! only how the model folder's `vae/` draws its latents. It runs once the DiT has finished
+//! its schedule; the DiT trains (and takes its decoded loss) on the autoencoder as its own
+//! stage left it, so a run from nothing and a run resumed to add the stage make the same
+//! weights. Its run lives in
 //! `<out>/decoder/`, with checkpoints that resume like the other stages'.
 
 use std::path::{Path, PathBuf};
@@ -21,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::autoencoder::{
     AutoencoderRecipe, ClipAutoencoder, StageStep, build, clip_error, unit_noise,
 };
-use crate::checkpoint::{self, CheckpointError, CheckpointInfo};
+use crate::checkpoint::{self, CheckpointInfo};
 use crate::data;
 use crate::model::{MiniModel, sorted_vars};
 use crate::optim::AdamW;
@@ -130,10 +131,7 @@ pub fn polish_decoder(
     };
     let device = Device::Cpu;
     let dir = run_dir(out);
-    std::fs::create_dir_all(&dir).map_err(|source| CheckpointError::Io {
-        path: dir.clone(),
-        source,
-    })?;
+    checkpoint::create_dir(&dir)?;
     let varmap = VarMap::new();
     build(&autoencoder.config, &varmap, &device)?;
     let start: std::collections::HashMap<&str, &Tensor> = autoencoder

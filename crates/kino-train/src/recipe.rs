@@ -296,9 +296,10 @@ pub struct Recipe {
     /// a `vae/`.
     #[serde(default)]
     pub autoencoder: Option<crate::autoencoder::AutoencoderRecipe>,
-    /// A last stage for a latent recipe: the autoencoder's decoder trained on alone after the
-    /// DiT, its encoder frozen ([`crate::decoder_polish`]); `None`: the model folder's `vae/`
-    /// is the autoencoder as its own stage left it.
+    /// A last stage for a latent recipe: the autoencoder's decoder trained on alone once the
+    /// DiT has finished its schedule (not at an earlier `--stop-at`), its encoder frozen
+    /// ([`crate::decoder_polish`]); `None`: the model folder's `vae/` is the autoencoder as its
+    /// own stage left it.
     #[serde(default)]
     pub decoder_polish: Option<crate::decoder_polish::DecoderPolish>,
     /// How the exported model folder stores its weights: `f32` (what checkpoints written

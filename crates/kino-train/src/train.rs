@@ -148,10 +148,7 @@ pub fn train(
 ) -> Result<TrainSummary, TrainError> {
     let device = Device::Cpu;
     let out = &options.out;
-    std::fs::create_dir_all(out).map_err(|source| CheckpointError::Io {
-        path: out.clone(),
-        source,
-    })?;
+    checkpoint::create_dir(out)?;
     let existing = checkpoint::latest(out);
     // A run killed before the DiT's first checkpoint has only its autoencoder stage's.
     let autoencoder_stage = checkpoint::latest(&crate::autoencoder::run_dir(out));
@@ -306,10 +303,7 @@ pub fn train(
             curve::write_loss_curve(&out.join("loss.png"), &info.losses)?;
             if options.samples {
                 let samples = out.join("samples");
-                std::fs::create_dir_all(&samples).map_err(|source| CheckpointError::Io {
-                    path: samples.clone(),
-                    source,
-                })?;
+                checkpoint::create_dir(&samples)?;
                 let sheet = samples.join(format!("step_{:06}.png", info.step));
                 crate::sheet::write_samples_sheet(&model_dir, &sheet)?;
             }
@@ -319,10 +313,11 @@ pub fn train(
     if !options.changes.is_empty() && !checkpointed {
         save_checkpoint(out, &optimiser, &vars, &ema, &info)?;
     }
-    // The decoder-only last stage, once the DiT has reached where this command stops it; the
-    // run's own model folder then gets the polished decoder too.
+    // The decoder-only last stage, once the DiT has finished its schedule (a stage that
+    // decodes the DiT's predictions must see the DiT that is exported in the end, not one
+    // stopped part way); the run's own model folder then gets the polished decoder too.
     let autoencoder = match (&recipe.decoder_polish, &recipe.autoencoder, autoencoder) {
-        (Some(polish), Some(ae), Some(trained)) if info.step >= stop => {
+        (Some(polish), Some(ae), Some(trained)) if info.step >= total => {
             if polish.from_dit_below.is_some() {
                 // The stage decodes the predictions of the DiT that is exported: its EMA.
                 for ((_, var), (_, average)) in vars.iter().zip(&ema.weights) {

@@ -18,11 +18,7 @@ pub fn latent_recipe() -> Recipe {
             kl_weight: 1e-3,
             object_weight: 8.0,
             motion_weight: 4.0,
-            stop_at: None,
-            latent_noise: 0.0,
-            whiten: false,
-            layout_spread: 1.0,
-            time_axis: false,
+            ..AutoencoderRecipe::default()
         }),
         patch: [1, 1, 1],
         ..Recipe::tiny()
