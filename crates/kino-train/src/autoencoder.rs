@@ -545,8 +545,12 @@ pub fn train_autoencoder(
         let whitening =
             crate::whiten::Whitening::measure(&held_latents(&vae, recipe, ae, &device)?)?;
         fold_whitening(&varmap, &whitening)?;
-        vae = build(&config, &varmap, &device)?;
     }
+    // The DiT trains on the autoencoder the export will ship, and that an import of it would
+    // give: the weights rounded to the export's dtype. A run that trains its autoencoder and
+    // one that imports it then train the same DiT.
+    round_to_dtype(&vars, recipe.export_dtype.dtype())?;
+    vae = build(&config, &varmap, &device)?;
     let (mean, std) = latent_statistics(&vae, recipe, ae, &device)?;
     let config = ae.vae_config(recipe.frames, mean, std);
     Ok(ClipAutoencoder::frozen(
@@ -635,6 +639,18 @@ pub fn import_weights(
         return Err(invalid(format!(
             "tensor {extra} is not in this recipe's autoencoder"
         )));
+    }
+    Ok(())
+}
+
+/// Sets each of `vars` to its value rounded to `dtype` (held as f32): what exporting the
+/// weights in `dtype` and importing them back gives.
+fn round_to_dtype(vars: &[(String, candle_core::Var)], dtype: DType) -> Result<()> {
+    if dtype == DType::F32 {
+        return Ok(());
+    }
+    for (_, var) in vars {
+        var.set(&var.as_tensor().to_dtype(dtype)?.to_dtype(DType::F32)?)?;
     }
     Ok(())
 }

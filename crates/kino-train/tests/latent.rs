@@ -700,12 +700,20 @@ fn a_run_killed_before_the_dits_first_checkpoint_resumes_from_its_autoencoder_st
 fn a_dit_trained_on_an_imported_autoencoder_is_the_run_that_trained_it() {
     // Run A trains its autoencoder, then the DiT. Run B takes A's exported autoencoder
     // instead of training one: it measures the same latent statistics, and its DiT, seeded
-    // alike, ends with A's weights.
+    // alike, ends with A's weights. The export is f16, as the shipped recipe's: A's DiT
+    // trains on its autoencoder rounded as the export rounds it, which is what B imports.
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let trained = train(&options(a.path(), 2, None, false), &mut Quiet).unwrap();
+    let f16 = |out: &Path| TrainOptions {
+        recipe: Recipe {
+            export_dtype: kino_train::recipe::ExportDType::F16,
+            ..latent_recipe()
+        },
+        ..options(out, 2, None, false)
+    };
+    let trained = train(&f16(a.path()), &mut Quiet).unwrap();
     let imported = TrainOptions {
         autoencoder_from: Some(trained.model_dir.clone()),
-        ..options(b.path(), 2, None, false)
+        ..f16(b.path())
     };
     let summary = train(&imported, &mut Quiet).unwrap();
     let state = b.path().join("autoencoder/checkpoint/state.json");
