@@ -301,11 +301,15 @@ fn connected_regions(mask: &[bool], size: FrameSize) -> Vec<Vec<usize>> {
     regions
 }
 
-/// Pairs regions of two frames that are one object: alike in colour and size, the cheapest
-/// pairs (colour distance plus [`DISTANCE_COST`] per pixel between centroids) first, each
-/// region in at most one pair.
+/// Pairs regions of two frames that are one object: alike in colour and size, no farther
+/// apart than the frame's longer side, the cheapest pairs (colour distance plus
+/// [`DISTANCE_COST`] per pixel between centroids) first, each region in at most one pair.
+///
+/// The reach is the whole frame because a keyframe interval can hold that much travel: a
+/// bouncing object is on the ground at one keyframe and at the top of its arc at the next,
+/// most of the frame's height away.
 fn pair_regions(a: &[Region], b: &[Region], size: FrameSize) -> Vec<(usize, usize)> {
-    let reach = size.height.max(size.width) as f32 / 2.0;
+    let reach = size.height.max(size.width) as f32;
     let mut options: Vec<(f32, usize, usize)> = Vec::new();
     for (i, ra) in a.iter().enumerate() {
         for (j, rb) in b.iter().enumerate() {
@@ -418,6 +422,29 @@ mod tests {
                 .zip(under.chunks_exact(3))
                 .filter(|(p, q)| p != q);
             assert_eq!(changed.count(), 17, "at {f}");
+        }
+    }
+
+    #[test]
+    fn a_bouncing_object_is_carried_from_the_ground_to_the_top_of_its_arc() {
+        const RED: [f32; 3] = [1.0, 0.0, 0.0];
+        // Two keyframes of a bounce: on the ground (row 20), then 17 rows up, over two thirds
+        // of the frame's height. Underneath, the plain blend lost it.
+        let (a, b) = (
+            frame_with(&cross(12, 20, 2, false), RED),
+            frame_with(&cross(12, 3, 2, false), RED),
+        );
+        let layers = PairLayers::estimate(&a, &b, SIZE);
+        assert_eq!(layers.objects(), 1);
+        for (f, y) in [(0.25, 15.75), (0.5, 11.5), (0.75, 7.25)] {
+            let mut out = blend(&a, &b, f);
+            layers.draw(&a, &b, SIZE, f, &mut out);
+            let (n, cx, cy) = count(&out, RED);
+            assert_eq!(n, 9, "at {f}");
+            assert!(
+                (cx - 12.0).abs() < 0.01 && (cy - y).abs() <= 0.5,
+                "at {f}: {cx} {cy}"
+            );
         }
     }
 
