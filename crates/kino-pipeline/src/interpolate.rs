@@ -14,6 +14,7 @@
 //! that turns as it moves.
 
 use crate::layers::PairLayers;
+use crate::turns::{PairTurns, PlannedTurn};
 
 /// Frames as `height * width * 3` f32 values each, row-major RGB, all of one size.
 #[derive(Debug, Clone, Copy)]
@@ -36,16 +37,30 @@ const MOTION_PENALTY: f32 = 2e-3;
 /// where that is a keyframe's time the keyframe is copied. `frames` below 2 or fewer than 2
 /// keyframes: the keyframes' first `frames` come back as they are.
 pub fn interpolate_clip(keyframes: &[Vec<f32>], size: FrameSize, frames: usize) -> Vec<Vec<f32>> {
+    interpolate_planned_clip(keyframes, size, frames, &[])
+}
+
+/// [`interpolate_clip`], then the objects a layout plan turns between two keyframes redrawn
+/// turning in the frames between them ([`crate::turns`]): `turns` holds one path per planned
+/// object, a centre and an angle per keyframe.
+pub fn interpolate_planned_clip(
+    keyframes: &[Vec<f32>],
+    size: FrameSize,
+    frames: usize,
+    turns: &[PlannedTurn],
+) -> Vec<Vec<f32>> {
     let k = keyframes.len();
     if k < 2 || frames < 2 {
         return keyframes.iter().take(frames.max(1)).cloned().collect();
     }
-    let motions: Vec<(PairMotion, PairLayers)> = keyframes
+    let motions: Vec<(PairMotion, PairLayers, PairTurns)> = keyframes
         .windows(2)
-        .map(|pair| {
+        .enumerate()
+        .map(|(i, pair)| {
             (
                 PairMotion::estimate(&pair[0], &pair[1], size),
                 PairLayers::estimate(&pair[0], &pair[1], size),
+                PairTurns::estimate(turns, i, &pair[0], &pair[1], size),
             )
         })
         .collect();
@@ -61,9 +76,10 @@ pub fn interpolate_clip(keyframes: &[Vec<f32>], size: FrameSize, frames: usize) 
                 keyframes[before + 1].clone()
             } else {
                 let (a, b) = (&keyframes[before], &keyframes[before + 1]);
-                let (motion, layers) = &motions[before];
+                let (motion, layers, turning) = &motions[before];
                 let mut frame = motion.frame(a, b, size, f);
                 layers.draw(a, b, size, f, &mut frame);
+                turning.draw(a, b, size, f, &mut frame);
                 frame
             }
         })

@@ -41,20 +41,20 @@ type Sprite = Vec<(usize, usize)>;
 /// One object of a frame: a connected region (8-neighbours) that stands out from the
 /// background.
 #[derive(Debug, Clone)]
-struct Region {
-    /// Its pixels, as indices `y * width + x`.
-    pixels: Vec<usize>,
+pub(crate) struct Region {
+    /// Its pixels, as indices `y * width + x`, in increasing order.
+    pub(crate) pixels: Vec<usize>,
     /// Mean column and row.
-    centroid: (f32, f32),
+    pub(crate) centroid: (f32, f32),
     /// Mean RGB colour.
-    colour: [f32; 3],
+    pub(crate) colour: [f32; 3],
 }
 
 /// The objects of a frame: the regions that stand out from its background.
 #[derive(Debug, Clone)]
-struct Layers {
+pub(crate) struct Layers {
     /// The objects, largest first.
-    regions: Vec<Region>,
+    pub(crate) regions: Vec<Region>,
 }
 
 /// The objects two keyframes share, ready to draw at any fraction between them.
@@ -197,7 +197,7 @@ pub fn frame_objects(frame: &[f32], size: FrameSize) -> Vec<FoundObject> {
 impl Layers {
     /// The regions of `frame` that stand out from its row-median background and could be one
     /// object each.
-    fn of(frame: &[f32], size: FrameSize) -> Self {
+    pub(crate) fn of(frame: &[f32], size: FrameSize) -> Self {
         let background = row_medians(frame, size);
         let standing_out: Vec<bool> = frame
             .chunks_exact(3)
@@ -247,7 +247,7 @@ fn fits_one_object(pixels: &[usize], size: FrameSize) -> bool {
 }
 
 /// Each pixel's row median, channel by channel, as a frame.
-fn row_medians(frame: &[f32], size: FrameSize) -> Vec<f32> {
+pub(crate) fn row_medians(frame: &[f32], size: FrameSize) -> Vec<f32> {
     let (h, w) = (size.height, size.width);
     let mut out = vec![0f32; frame.len()];
     let mut row = vec![0f32; w];

@@ -35,6 +35,7 @@ mod memory;
 mod pipeline;
 mod progress;
 mod request;
+pub mod turns;
 
 pub use defaults::ModelDefaults;
 pub use error::{PipelineError, Result};

@@ -15,6 +15,8 @@ use kino_sampling::{
     SkipPreconditioning, cfg, guidance_enabled, rescale_guided,
 };
 
+use crate::turns::{PlannedTurn, planned_turns};
+
 mod segments;
 
 pub use segments::SegmentPlan;
@@ -297,7 +299,7 @@ impl Pipeline {
             .decode(&latents)
             .map_err(PipelineError::model("decoding the latents"))?;
         let frames = match keyframes {
-            Some(_) => interpolate_frames(&decoded, frames)
+            Some(_) => interpolate_frames(&decoded, frames, &[])
                 .map_err(PipelineError::model("interpolating between keyframes"))?,
             None => decoded,
         };
@@ -373,7 +375,22 @@ impl Pipeline {
         keyframe_request.validate(&self.rules)?;
         let keys = self.generate_encoded(&keyframe_request, prompts, progress)?;
         progress.stage(Stage::Interpolate);
-        let frames = interpolate_frames(&keys.frames, request.frames)
+        // The plan's paths in the keyframes' pixels, when it plans one pose per keyframe.
+        let turns = match (&self.layout, prompts.layout) {
+            (Some(layout), Some(plan)) if layout.config.keyframes == keyframes => {
+                let (_, h, w, _) = keys
+                    .frames
+                    .dims4()
+                    .map_err(PipelineError::model("reading the keyframes"))?;
+                let size = crate::interpolate::FrameSize {
+                    height: h,
+                    width: w,
+                };
+                planned_turns(plan, &layout.config, size)
+            }
+            _ => Vec::new(),
+        };
+        let frames = interpolate_frames(&keys.frames, request.frames, &turns)
             .map_err(PipelineError::model("interpolating between keyframes"))?;
         let frames = at_output_size(frames, request)?;
         Ok(GeneratedVideo {
@@ -907,8 +924,13 @@ fn frames_at_keyframes(tensor: &Tensor, dim: usize, count: usize) -> candle_core
 }
 
 /// Keyframes `(K, H, W, 3)` in `[0, 1]` -> `frames` frames `(frames, H, W, 3)`, the ones
-/// between motion compensated ([`crate::interpolate::interpolate_clip`]).
-fn interpolate_frames(keys: &Tensor, frames: usize) -> candle_core::Result<Tensor> {
+/// between motion compensated, and the objects `turns` plans turning drawn turning
+/// ([`crate::interpolate::interpolate_planned_clip`]).
+fn interpolate_frames(
+    keys: &Tensor,
+    frames: usize,
+    turns: &[PlannedTurn],
+) -> candle_core::Result<Tensor> {
     let (k, h, w, c) = keys.dims4()?;
     let device = keys.device().clone();
     let flat = keys
@@ -919,7 +941,7 @@ fn interpolate_frames(keys: &Tensor, frames: usize) -> candle_core::Result<Tenso
         height: h,
         width: w,
     };
-    let clip = crate::interpolate::interpolate_clip(&flat, size, frames);
+    let clip = crate::interpolate::interpolate_planned_clip(&flat, size, frames, turns);
     let values: Vec<f32> = clip.into_iter().flatten().collect();
     Tensor::from_vec(values, (frames, h, w, c), &device)
 }
