@@ -14,7 +14,9 @@
 //! that turns as it moves.
 
 use crate::layers::PairLayers;
-use crate::turns::{PairTurns, PlannedTurn};
+use crate::planned::PlannedPath;
+use crate::still::hold_still_objects;
+use crate::turns::PairTurns;
 
 /// Frames as `height * width * 3` f32 values each, row-major RGB, all of one size.
 #[derive(Debug, Clone, Copy)]
@@ -40,19 +42,27 @@ pub fn interpolate_clip(keyframes: &[Vec<f32>], size: FrameSize, frames: usize) 
     interpolate_planned_clip(keyframes, size, frames, &[])
 }
 
-/// [`interpolate_clip`], then the objects a layout plan turns between two keyframes redrawn
-/// turning in the frames between them ([`crate::turns`]): `turns` holds one path per planned
-/// object, a centre and an angle per keyframe.
+/// [`interpolate_clip`] true to a layout plan: `paths` holds one path per planned object
+/// ([`crate::planned`]). The objects it holds still are first held still across the
+/// keyframes ([`crate::still`]), and the objects it turns between two keyframes are redrawn
+/// turning in the frames between them ([`crate::turns`]).
 pub fn interpolate_planned_clip(
     keyframes: &[Vec<f32>],
     size: FrameSize,
     frames: usize,
-    turns: &[PlannedTurn],
+    paths: &[PlannedPath],
 ) -> Vec<Vec<f32>> {
     let k = keyframes.len();
     if k < 2 || frames < 2 {
         return keyframes.iter().take(frames.max(1)).cloned().collect();
     }
+    let held;
+    let keyframes = if paths.is_empty() {
+        keyframes
+    } else {
+        held = hold_still_objects(keyframes, size, paths);
+        &held
+    };
     let motions: Vec<(PairMotion, PairLayers, PairTurns)> = keyframes
         .windows(2)
         .enumerate()
@@ -60,7 +70,7 @@ pub fn interpolate_planned_clip(
             (
                 PairMotion::estimate(&pair[0], &pair[1], size),
                 PairLayers::estimate(&pair[0], &pair[1], size),
-                PairTurns::estimate(turns, i, &pair[0], &pair[1], size),
+                PairTurns::estimate(paths, i, &pair[0], &pair[1], size),
             )
         })
         .collect();

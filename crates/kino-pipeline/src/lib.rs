@@ -33,8 +33,10 @@ pub mod interpolate;
 pub mod layers;
 mod memory;
 mod pipeline;
+pub mod planned;
 mod progress;
 mod request;
+pub mod still;
 pub mod turns;
 
 pub use defaults::ModelDefaults;

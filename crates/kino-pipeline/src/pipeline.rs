@@ -15,7 +15,7 @@ use kino_sampling::{
     SkipPreconditioning, cfg, guidance_enabled, rescale_guided,
 };
 
-use crate::turns::{PlannedTurn, planned_turns};
+use crate::planned::{PlannedPath, planned_paths};
 
 mod segments;
 
@@ -376,7 +376,7 @@ impl Pipeline {
         let keys = self.generate_encoded(&keyframe_request, prompts, progress)?;
         progress.stage(Stage::Interpolate);
         // The plan's paths in the keyframes' pixels, when it plans one pose per keyframe.
-        let turns = match (&self.layout, prompts.layout) {
+        let paths = match (&self.layout, prompts.layout) {
             (Some(layout), Some(plan)) if layout.config.keyframes == keyframes => {
                 let (_, h, w, _) = keys
                     .frames
@@ -386,11 +386,11 @@ impl Pipeline {
                     height: h,
                     width: w,
                 };
-                planned_turns(plan, &layout.config, size)
+                planned_paths(plan, &layout.config, size)
             }
             _ => Vec::new(),
         };
-        let frames = interpolate_frames(&keys.frames, request.frames, &turns)
+        let frames = interpolate_frames(&keys.frames, request.frames, &paths)
             .map_err(PipelineError::model("interpolating between keyframes"))?;
         let frames = at_output_size(frames, request)?;
         Ok(GeneratedVideo {
@@ -924,12 +924,13 @@ fn frames_at_keyframes(tensor: &Tensor, dim: usize, count: usize) -> candle_core
 }
 
 /// Keyframes `(K, H, W, 3)` in `[0, 1]` -> `frames` frames `(frames, H, W, 3)`, the ones
-/// between motion compensated, and the objects `turns` plans turning drawn turning
+/// between motion compensated, true to the plan's `paths`: the objects they hold still held
+/// still, the objects they turn drawn turning
 /// ([`crate::interpolate::interpolate_planned_clip`]).
 fn interpolate_frames(
     keys: &Tensor,
     frames: usize,
-    turns: &[PlannedTurn],
+    paths: &[PlannedPath],
 ) -> candle_core::Result<Tensor> {
     let (k, h, w, c) = keys.dims4()?;
     let device = keys.device().clone();
@@ -941,7 +942,7 @@ fn interpolate_frames(
         height: h,
         width: w,
     };
-    let clip = crate::interpolate::interpolate_planned_clip(&flat, size, frames, turns);
+    let clip = crate::interpolate::interpolate_planned_clip(&flat, size, frames, paths);
     let values: Vec<f32> = clip.into_iter().flatten().collect();
     Tensor::from_vec(values, (frames, h, w, c), &device)
 }

@@ -9,58 +9,16 @@
 //! nearer keyframe shows it, turned that share of the planned turn about its centroid, after
 //! clearing the object the frame underneath drew unturned.
 
-use kino_models::layout::{SceneLayout, SceneLayoutConfig};
-
 use crate::interpolate::FrameSize;
 use crate::layers::{Layers, Region, row_medians};
+use crate::planned::PlannedPath;
 
-/// Presence above which a slot of the plan holds an object.
-const PRESENT: f32 = 0.5;
 /// Least planned turn between two keyframes (radians, either way) that is redrawn: a still
 /// object's planned angle wavers by a degree or two.
-const MIN_TURN: f32 = 15.0 * std::f32::consts::PI / 180.0;
+pub(crate) const MIN_TURN: f32 = 15.0 * std::f32::consts::PI / 180.0;
 /// Largest planned turn between two keyframes that is redrawn: near a half turn the way it
 /// went cannot be told from the two angles.
 const MAX_TURN: f32 = 150.0 * std::f32::consts::PI / 180.0;
-
-/// One planned object's centre and turn at each keyframe, in the frame's pixels.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PlannedTurn {
-    /// Per keyframe: the planned centre, as (column, row) of the frame's pixels.
-    pub centres: Vec<(f32, f32)>,
-    /// Per keyframe: the planned clockwise turn, in radians.
-    pub angles: Vec<f32>,
-    /// How far (pixels) from its planned centre the object may be found in a keyframe.
-    pub reach: f32,
-}
-
-/// The objects `plan` holds (presence above one half), each with its path in the pixels of a
-/// frame of `size`: the pose's `x` and `y` run from -1 to 1 across the frame, and an object
-/// is looked for within twice its planned radius of where the plan puts it.
-pub fn planned_turns(
-    plan: &SceneLayout,
-    config: &SceneLayoutConfig,
-    size: FrameSize,
-) -> Vec<PlannedTurn> {
-    let (w, h) = (size.width as f32, size.height as f32);
-    plan.presence
-        .iter()
-        .zip(&plan.poses)
-        .filter(|(presence, _)| **presence > PRESENT)
-        .map(|(_, poses)| {
-            let largest = poses.iter().map(|p| 1.0 + p[2]).fold(0f32, f32::max);
-            let radius = largest * (config.radius[0] * w).max(config.radius[1] * h) / 2.0;
-            PlannedTurn {
-                centres: poses
-                    .iter()
-                    .map(|p| ((p[0] + 1.0) / 2.0 * w - 0.5, (p[1] + 1.0) / 2.0 * h - 0.5))
-                    .collect(),
-                angles: poses.iter().map(|p| p[4].atan2(p[3])).collect(),
-                reach: (2.0 * radius).max(3.0),
-            }
-        })
-        .collect()
-}
 
 /// An object found in both keyframes of a pair that the plan turns between them.
 #[derive(Debug, Clone)]
@@ -117,17 +75,15 @@ impl PairTurns {
     /// (`a` and `b`), its region in both: the region whose centroid is nearest the planned
     /// centre, within the object's reach.
     pub fn estimate(
-        turns: &[PlannedTurn],
+        paths: &[PlannedPath],
         pair: usize,
         a: &[f32],
         b: &[f32],
         size: FrameSize,
     ) -> Self {
-        let in_pair: Vec<&PlannedTurn> = turns
-            .iter()
-            .filter(|t| t.centres.len() > pair + 1 && t.angles.len() > pair + 1)
-            .collect();
-        let turning = |t: &PlannedTurn| {
+        let in_pair: Vec<&PlannedPath> =
+            paths.iter().filter(|t| t.keyframes() > pair + 1).collect();
+        let turning = |t: &PlannedPath| {
             let turn = wrapped(t.angles[pair + 1] - t.angles[pair]);
             (MIN_TURN..=MAX_TURN).contains(&turn.abs()).then_some(turn)
         };
@@ -145,8 +101,8 @@ impl PairTurns {
             .iter()
             .map(|t| {
                 (
-                    nearest(&layers_a.regions, t.centres[pair], t.reach),
-                    nearest(&layers_b.regions, t.centres[pair + 1], t.reach),
+                    nearest(&layers_a.regions, t.centres[pair], t.reach()),
+                    nearest(&layers_b.regions, t.centres[pair + 1], t.reach()),
                 )
             })
             .collect();
@@ -217,7 +173,7 @@ impl PairTurns {
 }
 
 /// `angle` wrapped into `(-pi, pi]`.
-fn wrapped(angle: f32) -> f32 {
+pub(crate) fn wrapped(angle: f32) -> f32 {
     let tau = std::f32::consts::TAU;
     let a = angle.rem_euclid(tau);
     if a > std::f32::consts::PI { a - tau } else { a }
@@ -313,11 +269,12 @@ mod tests {
     }
 
     /// A plan of one object at the frame's centre, turned by `degrees` at each keyframe.
-    fn plan(degrees: &[f32]) -> Vec<PlannedTurn> {
-        vec![PlannedTurn {
+    fn plan(degrees: &[f32]) -> Vec<PlannedPath> {
+        vec![PlannedPath {
             centres: vec![(12.0, 12.0); degrees.len()],
             angles: degrees.iter().map(|d| d.to_radians()).collect(),
-            reach: 6.0,
+            scales: vec![1.0; degrees.len()],
+            radius: 3.0,
         }]
     }
 
@@ -387,42 +344,5 @@ mod tests {
         assert!(
             (wrapped(80f32.to_radians() - 350f32.to_radians()) - 90f32.to_radians()).abs() < 1e-5
         );
-    }
-
-    #[test]
-    fn a_plan_is_read_in_the_frames_pixels() {
-        let config = SceneLayoutConfig {
-            slots: 2,
-            keyframes: 2,
-            colours: 1,
-            shapes: 1,
-            motions: 1,
-            backgrounds: 1,
-            text_dim: 4,
-            hidden: 4,
-            sample_steps: 1,
-            radius: [0.25, 0.25],
-            palette: Vec::new(),
-        };
-        let quarter = std::f32::consts::FRAC_1_SQRT_2;
-        let layout = SceneLayout {
-            presence: vec![1.0, 0.0],
-            colours: vec![vec![1.0]; 2],
-            shapes: vec![vec![1.0]; 2],
-            poses: vec![
-                vec![
-                    [-1.0, 0.0, 0.0, 1.0, 0.0],
-                    [0.5, 1.0, 1.0, quarter, quarter],
-                ],
-                vec![[0.0; 5]; 2],
-            ],
-        };
-        let turns = planned_turns(&layout, &config, SIZE);
-        assert_eq!(turns.len(), 1, "the absent slot is left out");
-        let t = &turns[0];
-        assert_eq!(t.centres, vec![(-0.5, 11.5), (17.5, 23.5)]);
-        assert!((t.angles[1] - std::f32::consts::FRAC_PI_4).abs() < 1e-6);
-        // Radius 0.25 of a 2-wide frame at size 2: 6 pixels; twice that.
-        assert!((t.reach - 12.0).abs() < 1e-4);
     }
 }
