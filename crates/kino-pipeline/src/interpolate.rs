@@ -15,6 +15,7 @@
 
 use crate::layers::PairLayers;
 use crate::planned::PlannedPath;
+use crate::spin::hold_turning_objects;
 use crate::still::hold_still_objects;
 use crate::turns::PairTurns;
 
@@ -60,7 +61,7 @@ pub fn interpolate_planned_clip(
     let keyframes = if paths.is_empty() {
         keyframes
     } else {
-        held = hold_still_objects(keyframes, size, paths);
+        held = hold_turning_objects(&hold_still_objects(keyframes, size, paths), size, paths);
         &held
     };
     let motions: Vec<(PairMotion, PairLayers, PairTurns)> = keyframes

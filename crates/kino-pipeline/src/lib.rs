@@ -36,6 +36,7 @@ mod pipeline;
 pub mod planned;
 mod progress;
 mod request;
+pub mod spin;
 pub mod still;
 pub mod turns;
 

@@ -81,8 +81,20 @@ pub fn hold_still_objects(
     held
 }
 
-/// Whether `path` holds its object still over its first `k` keyframes.
+/// Whether `path` holds its object still over its first `k` keyframes: in place
+/// ([`is_in_place`]) and never turned [`MIN_TURN`] from its first angle.
 fn is_still(path: &PlannedPath, k: usize) -> bool {
+    let turn = path.angles[..k]
+        .iter()
+        .map(|&a| wrapped(a - path.angles[0]).abs())
+        .fold(0f32, f32::max);
+    is_in_place(path, k) && turn < MIN_TURN
+}
+
+/// Whether `path` keeps its object in place over its first `k` keyframes, turned or not: its
+/// planned centre within [`MAX_DRIFT`] planned radii of their mean, its planned size spread
+/// at most [`MAX_SCALE_SPREAD`].
+pub(crate) fn is_in_place(path: &PlannedPath, k: usize) -> bool {
     let centre = mean_centre(path, k);
     let drift = path.centres[..k]
         .iter()
@@ -91,13 +103,7 @@ fn is_still(path: &PlannedPath, k: usize) -> bool {
     let (small, large) = path.scales[..k]
         .iter()
         .fold((f32::MAX, f32::MIN), |(lo, hi), &s| (lo.min(s), hi.max(s)));
-    let turn = path.angles[..k]
-        .iter()
-        .map(|&a| wrapped(a - path.angles[0]).abs())
-        .fold(0f32, f32::max);
-    drift <= MAX_DRIFT * path.radius.max(1.0)
-        && large - small <= MAX_SCALE_SPREAD
-        && turn < MIN_TURN
+    drift <= MAX_DRIFT * path.radius.max(1.0) && large - small <= MAX_SCALE_SPREAD
 }
 
 /// The mean of `path`'s first `k` planned centres.
@@ -162,7 +168,7 @@ fn hold_disc(
 /// summed distance (L1) to all the others is least, the first of equals. Unlike a
 /// per-channel median it is always one of the colours given, so a dark navy and a black
 /// keyframe give one of the two, not a third colour between. Black for none.
-fn vector_median<'a>(colours: impl Iterator<Item = &'a [f32]> + Clone) -> [f32; 3] {
+pub(crate) fn vector_median<'a>(colours: impl Iterator<Item = &'a [f32]> + Clone) -> [f32; 3] {
     let distance =
         |a: &[f32], b: &[f32]| -> f32 { a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum() };
     colours

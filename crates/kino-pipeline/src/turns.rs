@@ -35,15 +35,16 @@ struct TurningObject {
 /// background's. The region alone is the object's solid core; drawn turned without its
 /// fringe, an object would shrink between keyframes.
 #[derive(Debug, Clone)]
-struct Sprite {
+pub(crate) struct Sprite {
     /// Pixel indices, in increasing order.
-    pixels: Vec<usize>,
+    pub(crate) pixels: Vec<usize>,
     /// Mean column and row of the region.
-    centroid: (f32, f32),
+    pub(crate) centroid: (f32, f32),
 }
 
 impl Sprite {
-    fn of(region: &Region, frame: &[f32], background: &[f32], size: FrameSize) -> Self {
+    /// The sprite of `region` in `frame`, whose background (row medians) is `background`.
+    pub(crate) fn of(region: &Region, frame: &[f32], background: &[f32], size: FrameSize) -> Self {
         let distance = |p: usize, rgb: &[f32]| -> f32 {
             (0..3).map(|c| (frame[p * 3 + c] - rgb[c]).abs()).sum()
         };
@@ -58,6 +59,16 @@ impl Sprite {
             pixels,
             centroid: region.centroid,
         }
+    }
+
+    /// The distance from the centroid to the farthest pixel.
+    pub(crate) fn reach(&self, size: FrameSize) -> f32 {
+        let w = size.width;
+        let (cx, cy) = self.centroid;
+        self.pixels
+            .iter()
+            .map(|&p| ((p % w) as f32 - cx).hypot((p / w) as f32 - cy))
+            .fold(0f32, f32::max)
     }
 }
 
@@ -180,7 +191,7 @@ pub(crate) fn wrapped(angle: f32) -> f32 {
 }
 
 /// The index of the region whose centroid is nearest `centre`, if one is within `reach`.
-fn nearest(regions: &[Region], centre: (f32, f32), reach: f32) -> Option<usize> {
+pub(crate) fn nearest(regions: &[Region], centre: (f32, f32), reach: f32) -> Option<usize> {
     let distance = |r: &Region| (r.centroid.0 - centre.0).hypot(r.centroid.1 - centre.1);
     regions
         .iter()
@@ -213,12 +224,7 @@ fn grown(pixels: &[usize], size: FrameSize) -> Vec<usize> {
 fn turned(region: &Sprite, centre: (f32, f32), angle: f32, size: FrameSize) -> Vec<(usize, usize)> {
     let (w, h) = (size.width as i64, size.height as i64);
     let (cx, cy) = region.centroid;
-    let reach = region
-        .pixels
-        .iter()
-        .map(|&p| ((p as i64 % w) as f32 - cx).hypot((p as i64 / w) as f32 - cy))
-        .fold(0f32, f32::max)
-        + 1.5;
+    let reach = region.reach(size) + 1.5;
     let (sin, cos) = angle.sin_cos();
     let mut drawn = Vec::new();
     let rows =
