@@ -8,7 +8,7 @@
 //! unchanged over all keyframes, its angle changing), this pass redraws the object at every
 //! keyframe from all of them: each keyframe's object is turned to the angle the plan gives the
 //! keyframe being drawn, and each pixel shows the object where most of them do, in the vector
-//! median of their colours there ([`crate::still::vector_median`]). Where a keyframe drew the
+//! median of their colours there (as [`crate::still`] takes it). Where a keyframe drew the
 //! object and the majority does not, its pixel becomes the background (the row's median).
 
 use crate::interpolate::FrameSize;

@@ -6,7 +6,7 @@
 //! `kino_world::judge`, sees a still triangle on sand turned in three frames of sixteen).
 //! Where the plan holds an object still over all keyframes (its centre within a pixel or
 //! two, its size and angle unchanged), this pass replaces the keyframes' pixels about it by
-//! their per-pixel median over the keyframes ([`vector_median`]): the object as most
+//! their per-pixel median over the keyframes (`vector_median`): the object as most
 //! keyframes draw it, the same in every keyframe. A keyframe in which another planned object
 //! comes near keeps its own pixels where it comes, and they are left out of the median (it
 //! would cut the passer-by, or print it on the others).
@@ -35,10 +35,10 @@ const RIM: f32 = 2.0;
 const MIN_KEYFRAMES: usize = 3;
 
 /// `keyframes` with every object that `paths` holds still replaced, in a disc about its mean
-/// planned centre, by the per-pixel median over the keyframes. Where another planned object
-/// comes ([`PlannedPath::radius_at`] that keyframe, times [`HOLD_RADIUS`], plus a pixel), that
-/// keyframe keeps its own pixel and the median is taken over the others; a pixel that fewer
-/// than three keyframes leave free is left as it is. Paths that do not cover every keyframe,
+/// planned centre, by the vector median of each pixel over the keyframes. Where another
+/// planned object comes ([`PlannedPath::radius_at`] that keyframe, times [`HOLD_RADIUS`], plus
+/// a pixel), that keyframe keeps its own pixel and the median is taken over the others; a
+/// pixel that fewer than three keyframes leave free is left as it is. Paths that do not cover every keyframe,
 /// and clips of fewer than three keyframes, are left as they are.
 pub fn hold_still_objects(
     keyframes: &[Vec<f32>],
