@@ -14,8 +14,8 @@
 use crate::interpolate::FrameSize;
 use crate::layers::{Layers, row_medians};
 use crate::planned::PlannedPath;
-use crate::still::{is_in_place, vector_median};
-use crate::turns::{MIN_TURN, Sprite, nearest, wrapped};
+use crate::still::{is_in_place, turns_over, vector_median};
+use crate::turns::{Sprite, nearest};
 
 /// Fewest keyframes the object must be found in for a majority to be taken.
 const MIN_FOUND: usize = 3;
@@ -100,14 +100,6 @@ pub fn hold_turning_objects(
         }
     }
     held
-}
-
-/// Whether `path` turns its object at least [`MIN_TURN`] away from its first keyframe's
-/// angle at some keyframe of the first `k`.
-fn turns_over(path: &PlannedPath, k: usize) -> bool {
-    path.angles[..k]
-        .iter()
-        .any(|&a| wrapped(a - path.angles[0]).abs() >= MIN_TURN)
 }
 
 /// Where and how a held object turns, for the keyframe being drawn.

@@ -82,13 +82,17 @@ pub fn hold_still_objects(
 }
 
 /// Whether `path` holds its object still over its first `k` keyframes: in place
-/// ([`is_in_place`]) and never turned [`MIN_TURN`] from its first angle.
+/// ([`is_in_place`]) and never turned [`MIN_TURN`] from its first angle ([`turns_over`]).
 fn is_still(path: &PlannedPath, k: usize) -> bool {
-    let turn = path.angles[..k]
+    is_in_place(path, k) && !turns_over(path, k)
+}
+
+/// Whether `path` turns its object at least [`MIN_TURN`] away from its first keyframe's
+/// angle at some keyframe of the first `k`.
+pub(crate) fn turns_over(path: &PlannedPath, k: usize) -> bool {
+    path.angles[..k]
         .iter()
-        .map(|&a| wrapped(a - path.angles[0]).abs())
-        .fold(0f32, f32::max);
-    is_in_place(path, k) && turn < MIN_TURN
+        .any(|&a| wrapped(a - path.angles[0]).abs() >= MIN_TURN)
 }
 
 /// Whether `path` keeps its object in place over its first `k` keyframes, turned or not: its
